@@ -1,0 +1,25 @@
+export { monotonicNow, type Clock } from './clock.js'
+export {
+  SpillwayOptionsError,
+  checkNumber,
+  checkFunction,
+  checkOneOf,
+  checkBoolean,
+  checkOptionsObject,
+  optionMessage,
+  describeValue,
+  type NumberRule,
+  type OptionsErrorFactory
+} from './option-checks.js'
+export { RELATIVE_ERROR, MIN_VALUE_MS, MAX_VALUE_MS } from './log-buckets.js'
+export { LatencyWindow, type LatencyWindowOptions, type LatencySnapshot } from './latency-window.js'
+export {
+  EventLoopSignals,
+  type EventLoopSignalsOptions,
+  type EventLoopReading,
+  type EventLoopSources
+} from './event-loop-signals.js'
+export { InFlight } from './in-flight.js'
+export { PRIORITIES, PRIORITY_RANK, isPriority, type Priority } from './priority.js'
+export { ServerMeter, sharedMeter, type ServerMeterOptions } from './server-meter.js'
+export { PROBLEM_CONTENT_TYPE, problemDetails, retryAfterSeconds, type ProblemDetails } from './refusal.js'

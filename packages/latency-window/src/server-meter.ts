@@ -1,0 +1,63 @@
+import { EventLoopSignals, type EventLoopSignalsOptions } from './event-loop-signals.js'
+import { InFlight } from './in-flight.js'
+import { LatencyWindow, type LatencyWindowOptions } from './latency-window.js'
+
+export interface ServerMeterOptions {
+  latency?: LatencyWindowOptions
+  eventLoop?: EventLoopSignalsOptions
+}
+
+/**
+ * One server's measurements, shared by every Spillway plugin registered on it so that each request
+ * is timed and counted once, however many plugins read the figures.
+ */
+export class ServerMeter {
+  readonly latency: LatencyWindow
+  readonly inFlight = new InFlight()
+  readonly eventLoop: EventLoopSignals
+  #measuredBy: string | undefined
+
+  constructor(options: ServerMeterOptions = {}) {
+    this.latency = new LatencyWindow(options.latency)
+    this.eventLoop = new EventLoopSignals(options.eventLoop)
+  }
+
+  /**
+   * True for the first caller only: that caller installs the per-request hooks feeding `latency`
+   * and `inFlight`; the others read what it measures.
+   */
+  claimMeasurement(owner: string): boolean {
+    if (this.#measuredBy !== undefined) return false
+    this.#measuredBy = owner
+    return true
+  }
+
+  /** Who measures, if anyone does yet. */
+  get measuredBy(): string | undefined {
+    return this.#measuredBy
+  }
+}
+
+// On globalThis under a registered symbol, so that two copies of this package in one process
+// (a plugin bundling its own) still share one meter per server.
+const REGISTRY = Symbol.for('spillway.server-meters')
+type Registry = WeakMap<object, ServerMeter>
+
+function registry(): Registry {
+  const scope = globalThis as { [REGISTRY]?: Registry }
+  return (scope[REGISTRY] ??= new WeakMap())
+}
+
+/**
+ * The meter for `server` (any object standing for one server, such as its `http.Server`), created
+ * with `options` on first use. Later callers get the same meter; their options are ignored.
+ */
+export function sharedMeter(server: object, options?: ServerMeterOptions): ServerMeter {
+  const meters = registry()
+  let meter = meters.get(server)
+  if (meter === undefined) {
+    meter = new ServerMeter(options)
+    meters.set(server, meter)
+  }
+  return meter
+}

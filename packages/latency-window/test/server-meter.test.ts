@@ -1,0 +1,24 @@
+import t from 'tap'
+import { ServerMeter, sharedMeter } from '../src/server-meter.js'
+
+t.test('one meter per server, whoever asks first', async (t) => {
+  const serverA = {}
+  const serverB = {}
+  const first = sharedMeter(serverA, { latency: { windowMs: 5000 } })
+  const again = sharedMeter(serverA, { latency: { windowMs: 60_000 } })
+  t.equal(again, first)
+  t.equal(first.latency.windowMs, 5000, 'the first options win')
+  t.not(sharedMeter(serverB), first)
+})
+
+t.test('only the first plugin claims the measurement', async (t) => {
+  const meter = new ServerMeter()
+  t.equal(meter.measuredBy, undefined)
+  t.ok(meter.claimMeasurement('load-shedding'))
+  t.notOk(meter.claimMeasurement('degradation'))
+  t.equal(meter.measuredBy, 'load-shedding')
+})
+
+t.test('bad options surface from the parts', async (t) => {
+  t.throws(() => new ServerMeter({ latency: { slices: 0 } }), { code: 'SPILLWAY_LATENCY_WINDOW_OPTIONS', message: /slices/ })
+})
