@@ -1,9 +1,12 @@
+import { monotonicNow, type Clock } from './clock.js'
 import { EventLoopSignals, type EventLoopSignalsOptions } from './event-loop-signals.js'
 import { InFlight } from './in-flight.js'
 import { LatencyWindow, type LatencyWindowOptions } from './latency-window.js'
 
 export interface ServerMeterOptions {
-  latency?: LatencyWindowOptions
+  /** Clock for request timing and the latency window. Default `performance.now`. */
+  now?: Clock
+  latency?: Omit<LatencyWindowOptions, 'now'>
   eventLoop?: EventLoopSignalsOptions
 }
 
@@ -12,13 +15,15 @@ export interface ServerMeterOptions {
  * is timed and counted once, however many plugins read the figures.
  */
 export class ServerMeter {
+  readonly now: Clock
   readonly latency: LatencyWindow
   readonly inFlight = new InFlight()
   readonly eventLoop: EventLoopSignals
   #measuredBy: string | undefined
 
   constructor(options: ServerMeterOptions = {}) {
-    this.latency = new LatencyWindow(options.latency)
+    this.now = options.now ?? monotonicNow
+    this.latency = new LatencyWindow({ ...options.latency, now: this.now })
     this.eventLoop = new EventLoopSignals(options.eventLoop)
   }
 

@@ -1,0 +1,1 @@
+export { meterFastify, excludeFromLatency, requestStartedAt } from './measure-requests.js'
