@@ -20,6 +20,8 @@ export class ServerMeter {
   readonly inFlight = new InFlight()
   readonly eventLoop: EventLoopSignals
   #measuredBy: string | undefined
+  #pressure = 0
+  #pressureSource: string | undefined
 
   constructor(options: ServerMeterOptions = {}) {
     this.now = options.now ?? monotonicNow
@@ -35,6 +37,26 @@ export class ServerMeter {
     if (this.#measuredBy !== undefined) return false
     this.#measuredBy = owner
     return true
+  }
+
+  /**
+   * Overload pressure published by a controller that computes one (the load shedder): 0 when the
+   * server has headroom, 1 when it is shedding everything it may shed. Others (the degradation
+   * controller) read it instead of deriving their own from the same signals.
+   */
+  publishPressure(source: string, pressure: number): void {
+    this.#pressureSource = source
+    this.#pressure = Number.isFinite(pressure) ? Math.min(Math.max(pressure, 0), 1) : 0
+  }
+
+  /** The last published pressure, 0 if none was. */
+  get pressure(): number {
+    return this.#pressure
+  }
+
+  /** Who publishes pressure, undefined when nobody does. */
+  get pressureSource(): string | undefined {
+    return this.#pressureSource
   }
 
   /** Who measures, if anyone does yet. */

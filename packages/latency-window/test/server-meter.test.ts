@@ -22,3 +22,16 @@ t.test('only the first plugin claims the measurement', async (t) => {
 t.test('bad options surface from the parts', async (t) => {
   t.throws(() => new ServerMeter({ latency: { slices: 0 } }), { code: 'SPILLWAY_LATENCY_WINDOW_OPTIONS', message: /slices/ })
 })
+
+t.test('pressure is published by one controller and read by the others', async (t) => {
+  const meter = new ServerMeter()
+  t.equal(meter.pressure, 0)
+  t.equal(meter.pressureSource, undefined)
+  meter.publishPressure('load-shedding', 0.4)
+  t.equal(meter.pressure, 0.4)
+  t.equal(meter.pressureSource, 'load-shedding')
+  meter.publishPressure('load-shedding', 7)
+  t.equal(meter.pressure, 1, 'clamped to [0, 1]')
+  meter.publishPressure('load-shedding', Number.NaN)
+  t.equal(meter.pressure, 0)
+})
