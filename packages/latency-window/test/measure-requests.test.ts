@@ -1,4 +1,6 @@
 import Fastify from 'fastify'
+import { request as httpRequest } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { excludeFromLatency, meterFastify, requestStartedAt } from '../src/fastify/measure-requests.js'
 import { manualClock } from './helpers/random.js'
@@ -49,4 +51,30 @@ t.test('the event-loop sampler runs while the server is open and stops on close'
   t.ok(meter.eventLoop.running)
   await app.close()
   t.notOk(meter.eventLoop.running)
+})
+
+t.test('a request whose client gives up leaves the in-flight count and is timed once', async (t) => {
+  // Real sockets on purpose: an abort only exists on a real connection.
+  const app = Fastify()
+  t.teardown(() => app.close())
+  const meter = meterFastify(app, 'load-shedding')
+  let finish: () => void = () => {}
+  const handlerDone = new Promise<void>((resolve) => { finish = resolve })
+  app.get('/slow', async () => {
+    await new Promise((resolve) => setTimeout(resolve, 150))
+    finish()
+    return 'late'
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as AddressInfo
+  const client = httpRequest({ host: '127.0.0.1', port, path: '/slow' })
+  client.on('error', () => {})
+  client.end()
+  await new Promise((resolve) => setTimeout(resolve, 40))
+  t.equal(meter.inFlight.current, 1)
+  client.destroy()
+  await handlerDone
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  t.equal(meter.inFlight.current, 0, 'released on abort')
+  t.equal(meter.latency.count, 1, 'timed once, not again when the handler finished')
 })

@@ -7,7 +7,7 @@ const kStartedAt = Symbol.for('spillway.request.startedAt')
 const kUnmeasured = Symbol.for('spillway.request.unmeasured')
 
 interface MeasuredRequest {
-  [kStartedAt]?: number
+  [kStartedAt]?: number | undefined
   [kUnmeasured]?: boolean
 }
 
@@ -28,16 +28,27 @@ export function meterFastify(fastify: FastifyInstance, plugin: string, options?:
       inFlight.acquire()
       done()
     })
-    fastify.addHook('onResponse', function spillwayMeterEnd(request, _reply, done) {
+    const end = (request: FastifyRequest): void => {
       const measured = request as MeasuredRequest
       const startedAt = measured[kStartedAt]
-      if (startedAt !== undefined) {
-        inFlight.release()
-        if (measured[kUnmeasured] !== true) {
-          const end = now()
-          latency.record(end - startedAt, end)
-        }
+      // Cleared on the first end, so that an abort followed by a late response counts once.
+      if (startedAt === undefined) return
+      measured[kStartedAt] = undefined
+      inFlight.release()
+      if (measured[kUnmeasured] !== true) {
+        const at = now()
+        latency.record(at - startedAt, at)
       }
+    }
+    fastify.addHook('onResponse', function spillwayMeterEnd(request, _reply, done) {
+      end(request)
+      done()
+    })
+    // Fastify runs no onResponse for a request whose client went away first; without this hook
+    // every client timeout would leave one request in flight forever. Its latency still counts:
+    // leaving out the requests clients gave up on would make an overloaded server look healthy.
+    fastify.addHook('onRequestAbort', function spillwayMeterAbort(request, done) {
+      end(request)
       done()
     })
     fastify.addHook('onClose', function spillwayMeterClose(_instance, done) {
