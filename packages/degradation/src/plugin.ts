@@ -1,0 +1,377 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
+import fp from 'fastify-plugin'
+import {
+  PROBLEM_CONTENT_TYPE,
+  checkFunction,
+  checkNumber,
+  checkOptionsObject,
+  describeValue,
+  optionMessage,
+  problemDetails,
+  type Clock,
+  type EventLoopSignalsOptions,
+  type LatencyWindowOptions
+} from '@spillway/latency-window'
+import { meterFastify } from '@spillway/latency-window/fastify'
+import { Degradation } from './degradation.js'
+import { DegradationOptionsError, InvalidOverrideError, UnknownFeatureError, failOption } from './errors.js'
+import { declareFeatures, type FeatureDeclaration } from './features.js'
+import { LevelController, type LevelControllerOptions, type LoadReading } from './level-controller.js'
+import { Overrides, type WallClock } from './overrides.js'
+import { RedisOverrides, type RedisOverridesOptions } from './redis-overrides.js'
+
+/** The response header listing the features a response was served without (by fallback). */
+export const DEGRADED_HEADER = 'Spillway-Degraded'
+
+export interface DegradationAdminOptions {
+  /** Required: requests must carry `Authorization: Bearer <token>`. At least 16 characters. */
+  token: string
+  /** Default `/_spillway/degradation`. */
+  path?: string
+}
+
+export interface DegradationOptions extends Omit<LevelControllerOptions, 'now'> {
+  /** The features, each with the level at which it turns off and its fallback. Required. */
+  features: FeatureDeclaration[]
+  /** The latency percentile judged against `thresholds.latencyMs`, in (0, 1]. Default 0.95. */
+  percentile?: number
+  /** How often the level is re-evaluated, ms; 0 evaluates only when `fastify.degradation.evaluate()` is called. Default 500. */
+  evaluateIntervalMs?: number
+  /** Name of the header listing degraded features, or false for none. Default `Spillway-Degraded`. */
+  header?: string | false
+  /** The shared latency window, when this plugin is the first Spillway plugin on the server. */
+  latencyWindow?: Omit<LatencyWindowOptions, 'now'>
+  /** The shared event-loop sampler, when this plugin is the first Spillway plugin on the server. */
+  eventLoop?: EventLoopSignalsOptions
+  /** Share overrides across instances through Redis. */
+  redis?: RedisOverridesOptions
+  /** A GET route answering the status (level, features, overrides), or false. Default false. */
+  statusRoute?: string | false
+  /** A token-protected route to read (GET), set (PUT) and clear (DELETE) overrides, or false. Default false. */
+  admin?: DegradationAdminOptions | false
+  /** Monotonic clock for the controller and the shared meter (tests). Default `performance.now`. */
+  now?: Clock
+  /** Wall clock for override expiry, shared across machines (tests). Default `Date.now`. */
+  wallNow?: WallClock
+}
+
+/** A fallback given at the call site: a value, or a function returning one (sync or async). */
+export type CallFallback<T> = T | (() => T | Promise<T>)
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /**
+     * Whether the declared feature is on, in O(1). A `false` answer adds the feature to the
+     * `Spillway-Degraded` header and counts one fallback served. Throws for an undeclared name.
+     */
+    feature(name: string): boolean
+    /**
+     * Runs `full()` while the feature is on; otherwise answers `fallback` (or the declared one),
+     * calling it if it is a function. A fallback that throws is logged and answered as `null`.
+     */
+    degrade<T>(name: string, full: () => T | Promise<T>, fallback?: CallFallback<T>): Promise<T | null>
+  }
+  interface FastifyInstance {
+    /** Level, features, overrides and events of load-driven degradation. */
+    degradation: Degradation
+  }
+  interface FastifyContextConfig {
+    /** Gate the whole route on this feature: while it is off the route answers its fallback. `false` opts out. */
+    feature?: string | false
+  }
+}
+
+const kServed = Symbol('spillway.degradation.served')
+interface ServedRequest {
+  [kServed]?: number[]
+}
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/
+const PATH = /^\/[^\s?#]*$/
+
+/** The parts of an answer gated routes and admin routes send. */
+function unavailable(reply: FastifyReply, feature: string): void {
+  void reply
+    .code(503)
+    .header('retry-after', '1')
+    .type(PROBLEM_CONTENT_TYPE)
+    .send(problemDetails(503, 'Service Unavailable', `${feature} is degraded and has no usable fallback`))
+}
+
+function checkOptions(input: unknown) {
+  const options = checkOptionsObject<DegradationOptions>('options', input, failOption)
+  const levels = checkNumber('levels', options.levels ?? 3, { min: 1, max: 16, integer: true, fail: failOption })
+  const features = declareFeatures(options.features, levels)
+  const percentile = checkNumber('percentile', options.percentile ?? 0.95, { min: 0, max: 1, fail: failOption })
+  if (percentile === 0) throw failOption(optionMessage('percentile', 0, 'a finite number in (0, 1]'))
+  const evaluateIntervalMs = checkNumber('evaluateIntervalMs', options.evaluateIntervalMs ?? 500, { min: 0, max: 60_000, fail: failOption })
+  if (evaluateIntervalMs > 0 && evaluateIntervalMs < 10) {
+    throw failOption(optionMessage('evaluateIntervalMs', evaluateIntervalMs, '0 or a finite number in [10, 60000]'))
+  }
+  const header = options.header ?? DEGRADED_HEADER
+  if (header !== false && (typeof header !== 'string' || !HEADER_NAME.test(header))) {
+    throw failOption(optionMessage('header', header, 'false or a header name (an HTTP token)'))
+  }
+  const statusRoute = options.statusRoute ?? false
+  if (statusRoute !== false && (typeof statusRoute !== 'string' || !PATH.test(statusRoute))) {
+    throw failOption(optionMessage('statusRoute', statusRoute, 'false or a path starting with "/"'))
+  }
+  let admin: { token: Buffer, path: string } | undefined
+  if (options.admin !== undefined && options.admin !== false) {
+    const given = checkOptionsObject<DegradationAdminOptions>('admin', options.admin, failOption)
+    if (typeof given.token !== 'string' || given.token.length < 16) {
+      // An admin route that can force every feature off must never be open.
+      throw failOption(optionMessage('admin.token', given.token === undefined ? undefined : '(hidden)', 'a string of at least 16 characters'))
+    }
+    const path = given.path ?? '/_spillway/degradation'
+    if (typeof path !== 'string' || !PATH.test(path)) throw failOption(optionMessage('admin.path', path, 'a path starting with "/"'))
+    admin = { token: digest(given.token), path }
+  }
+  let redis: RedisOverridesOptions | undefined
+  if (options.redis !== undefined) {
+    const given = checkOptionsObject<RedisOverridesOptions>('redis', options.redis, failOption)
+    const client = given.client as Partial<RedisOverridesOptions['client']> | undefined
+    if (client === null || typeof client !== 'object') throw failOption(optionMessage('redis.client', client, 'a Redis client (ioredis)'))
+    for (const method of ['get', 'set', 'publish', 'duplicate'] as const) checkFunction(`redis.client.${method}`, client[method], failOption)
+    if (given.prefix !== undefined && (typeof given.prefix !== 'string' || given.prefix.length > 200)) {
+      throw failOption(optionMessage('redis.prefix', given.prefix, 'a string of at most 200 characters'))
+    }
+    redis = given as RedisOverridesOptions
+  }
+  if (options.now !== undefined) checkFunction('now', options.now, failOption)
+  if (options.wallNow !== undefined) checkFunction('wallNow', options.wallNow, failOption)
+  const controllerOptions: LevelControllerOptions = { levels }
+  if (options.thresholds !== undefined) controllerOptions.thresholds = options.thresholds
+  if (options.recoverRatio !== undefined) controllerOptions.recoverRatio = options.recoverRatio
+  if (options.dwellMs !== undefined) controllerOptions.dwellMs = options.dwellMs
+  if (options.minSamples !== undefined) controllerOptions.minSamples = options.minSamples
+  if (options.now !== undefined) controllerOptions.now = options.now
+  return { options, levels, features, percentile, evaluateIntervalMs, header, statusRoute, admin, redis, controllerOptions }
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest()
+}
+
+const spillwayDegradation: FastifyPluginAsync<DegradationOptions> = async function spillwayDegradation(fastify, input) {
+  const config = checkOptions(input)
+  const { features, percentile, header } = config
+  const controller = new LevelController(config.controllerOptions)
+  const overrides = new Overrides(features, config.levels, config.options.wallNow ?? Date.now)
+
+  // Registered before our own hooks so that timing starts first; with the load shedder also
+  // registered, whichever comes first measures and both read the same figures.
+  const meterOptions: Parameters<typeof meterFastify>[2] = {}
+  if (config.options.now !== undefined) meterOptions.now = config.options.now
+  if (config.options.latencyWindow !== undefined) meterOptions.latency = config.options.latencyWindow
+  if (config.options.eventLoop !== undefined) meterOptions.eventLoop = config.options.eventLoop
+  const meter = meterFastify(fastify, 'degradation', meterOptions)
+  const read = (): LoadReading => {
+    const samples = meter.latency.count
+    const loop = meter.eventLoop.current
+    return {
+      latencyMs: samples > 0 ? meter.latency.quantile(percentile) : 0,
+      samples,
+      eventLoopDelayMs: loop.delayP99Ms,
+      utilization: loop.utilization,
+      pressure: meter.pressureSource === undefined ? undefined : meter.pressure
+    }
+  }
+  const state = new Degradation(features, controller, overrides, read)
+  fastify.decorate('degradation', state)
+
+  state.onEvent((event) => {
+    if (event.type !== 'level') return
+    const log = { from: event.from, to: event.to, reason: event.reason, off: event.off, on: event.on, reading: event.reading, value: event.value, threshold: event.threshold }
+    if (event.to > event.from) fastify.log.warn(log, 'spillway degradation level up')
+    else fastify.log.info(log, 'spillway degradation level down')
+  })
+
+  const { indexOf, names, fallbacks, hasFallback } = features
+
+  function served(request: FastifyRequest, index: number): void {
+    const list = (request as ServedRequest)[kServed]
+    if (list === undefined) (request as ServedRequest)[kServed] = [index]
+    else if (list.includes(index)) return
+    else list.push(index)
+    state.recordFallback(index)
+  }
+
+  fastify.decorateRequest('feature', function feature(this: FastifyRequest, name: string): boolean {
+    const index = indexOf.get(name)
+    if (index === undefined) throw new UnknownFeatureError(name)
+    if (state.isOnAt(index)) return true
+    served(this, index)
+    return false
+  })
+
+  fastify.decorateRequest('degrade', async function degrade<T>(
+    this: FastifyRequest, name: string, full: () => T | Promise<T>, fallback?: CallFallback<T>
+  ): Promise<T | null> {
+    const index = indexOf.get(name)
+    if (index === undefined) throw new UnknownFeatureError(name)
+    if (state.isOnAt(index)) return await full()
+    served(this, index)
+    try {
+      if (arguments.length >= 3) return typeof fallback === 'function' ? await (fallback as () => T | Promise<T>)() : fallback as T
+      const declared = fallbacks[index]
+      return (typeof declared === 'function' ? await declared(this) : declared ?? null) as T | null
+    } catch (error) {
+      this.log.warn({ err: error, feature: name }, 'spillway degradation: fallback threw, answering null')
+      return null
+    }
+  })
+
+  if (header !== false) {
+    fastify.addHook('onSend', function spillwayDegradedHeader(request, reply, payload, done) {
+      const list = (request as ServedRequest)[kServed]
+      if (list !== undefined) void reply.header(header, list.map((i) => names[i]).join(', '))
+      done(null, payload)
+    })
+  }
+
+  fastify.addHook('onRoute', function spillwayDegradationRoute(routeOptions) {
+    const name = routeOptions.config?.feature
+    if (name === undefined || name === false) return
+    const index = typeof name === 'string' ? indexOf.get(name) : undefined
+    if (index === undefined) {
+      throw new DegradationOptionsError(optionMessage(`config.feature of ${routeOptions.method} ${routeOptions.url}`, name, 'false or a declared feature name'))
+    }
+    const featureName = name as string
+    const withFallback = hasFallback[index] === true
+    const fallback = fallbacks[index]
+    const gate: onRequestHookHandler = function spillwayFeatureGate(request, reply, done) {
+      if (state.isOnAt(index)) {
+        done()
+        return
+      }
+      served(request, index)
+      if (!withFallback) {
+        unavailable(reply, featureName)
+        return
+      }
+      if (typeof fallback !== 'function') {
+        void reply.send(fallback)
+        return
+      }
+      const failed = (error: unknown) => {
+        request.log.warn({ err: error, feature: featureName }, 'spillway degradation: route fallback threw')
+        if (!reply.sent) unavailable(reply, featureName)
+      }
+      let result: unknown
+      try {
+        result = fallback(request, reply)
+      } catch (error) {
+        failed(error)
+        return
+      }
+      if (result instanceof Promise) {
+        result.then((value: unknown) => {
+          if (!reply.sent) void reply.send(value)
+        }, failed)
+      } else if (!reply.sent) {
+        void reply.send(result)
+      }
+    }
+    const existing = routeOptions.onRequest
+    routeOptions.onRequest = existing === undefined ? [gate] : [...(Array.isArray(existing) ? existing : [existing]), gate]
+  })
+
+  if (config.statusRoute !== false) {
+    fastify.get(config.statusRoute, { config: { feature: false } }, async () => state.status())
+  }
+  if (config.admin !== undefined) registerAdmin(fastify, state, config.admin)
+
+  let sync: RedisOverrides | undefined
+  if (config.redis !== undefined) {
+    sync = new RedisOverrides(config.redis, overrides, fastify.log)
+    sync.start()
+  }
+
+  let timer: NodeJS.Timeout | undefined
+  if (config.evaluateIntervalMs > 0) {
+    timer = setInterval(() => state.evaluate(), config.evaluateIntervalMs)
+    // Degradation must never be what keeps a process alive.
+    timer.unref()
+  }
+  fastify.addHook('onClose', function spillwayDegradationClose(_instance, done) {
+    clearInterval(timer)
+    sync?.stop()
+    done()
+  })
+}
+
+interface AdminBody {
+  level?: number | null
+  pins?: Record<string, boolean | null>
+  ttlMs?: number
+  reason?: string
+}
+
+function registerAdmin(fastify: FastifyInstance, state: Degradation, admin: { token: Buffer, path: string }): void {
+  const authorized = (request: FastifyRequest): boolean => {
+    const value = request.headers.authorization
+    if (typeof value !== 'string' || !value.startsWith('Bearer ')) return false
+    // Compared as digests so that the comparison takes the same time whatever the length given.
+    return timingSafeEqual(digest(value.slice(7)), admin.token)
+  }
+  const guard: onRequestHookHandler = function spillwayDegradationAdminGuard(request, reply, done) {
+    if (authorized(request)) {
+      done()
+      return
+    }
+    void reply
+      .code(401)
+      .header('www-authenticate', 'Bearer realm="spillway-degradation"')
+      .type(PROBLEM_CONTENT_TYPE)
+      .send(problemDetails(401, 'Unauthorized', 'a valid bearer token is required'))
+  }
+  const routeOptions = { onRequest: guard, config: { feature: false as const } }
+  fastify.get(admin.path, routeOptions, async () => state.status())
+  fastify.delete(admin.path, routeOptions, async () => {
+    state.overrides.clear()
+    state.evaluate()
+    return state.status()
+  })
+  fastify.put(admin.path, routeOptions, async (request, reply) => {
+    const body = request.body as AdminBody | null | undefined
+    try {
+      if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+        throw new InvalidOverrideError(optionMessage('body', body, 'an object { level?, pins?, ttlMs?, reason? }'))
+      }
+      const options: { ttlMs?: number, reason?: string } = {}
+      if (body.ttlMs !== undefined) options.ttlMs = body.ttlMs
+      if (body.reason !== undefined) options.reason = body.reason
+      const pins = body.pins ?? {}
+      if (pins === null || typeof pins !== 'object' || Array.isArray(pins)) {
+        throw new InvalidOverrideError(optionMessage('pins', pins, 'an object { feature: true | false | null }'))
+      }
+      for (const name of Object.keys(pins)) {
+        if (state.indexOf(name) < 0) throw new InvalidOverrideError(`pins: feature ${describeValue(name)} was not declared`)
+      }
+      // Validated before anything changes, so a bad request changes nothing.
+      if (body.level !== undefined && body.level !== null) {
+        const { level } = body
+        if (typeof level !== 'number' || !Number.isInteger(level) || level < 0 || level > state.controller.levels) {
+          throw new InvalidOverrideError(optionMessage('level', level, `null or an integer in [0, ${state.controller.levels}]`))
+        }
+      }
+      if (body.level === null) state.overrides.clearLevel()
+      else if (body.level !== undefined) state.overrides.forceLevel(body.level, options)
+      for (const [name, on] of Object.entries(pins)) {
+        if (on === null) state.overrides.unpin(name)
+        else state.overrides.pin(name, on, options)
+      }
+    } catch (error) {
+      if (!(error instanceof InvalidOverrideError)) throw error
+      return reply.code(400).type(PROBLEM_CONTENT_TYPE).send(problemDetails(400, 'Bad Request', error.message))
+    }
+    return state.status()
+  })
+}
+
+/** Load-driven graceful degradation: load becomes a level, the level turns features off. */
+export const degradation = fp(spillwayDegradation, { name: '@spillway/degradation', fastify: '5.x' })
+export { spillwayDegradation }
+export default degradation

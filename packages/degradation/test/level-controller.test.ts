@@ -1,0 +1,162 @@
+import t from 'tap'
+import { LevelController, type LoadReading } from '../src/level-controller.js'
+import { manualClock } from './helpers/clock.js'
+
+function reading(latencyMs: number, extra: Partial<LoadReading> = {}): LoadReading {
+  return { latencyMs, samples: 100, eventLoopDelayMs: 0, utilization: 0, pressure: undefined, ...extra }
+}
+
+function controller(clock = manualClock(), options = {}) {
+  return new LevelController({
+    thresholds: { latencyMs: [100, 200, 400] },
+    recoverRatio: 0.5,
+    dwellMs: 1000,
+    minSamples: 10,
+    now: clock.now,
+    ...options
+  })
+}
+
+t.test('the level is the number of thresholds reached, and goes up at once', async (t) => {
+  const c = controller()
+  t.equal(c.evaluate(reading(99)), undefined)
+  t.equal(c.level, 0)
+  const change = c.evaluate(reading(250))
+  t.match(change, { from: 0, to: 2, reason: 'latencyMs', value: 250, threshold: 200 })
+  t.equal(c.level, 2, 'straight from 0 to 2, no step through 1')
+  c.evaluate(reading(5000))
+  t.equal(c.level, 3, 'never above levels')
+})
+
+t.test('down one level at a time, each after dwellMs below the lower threshold', async (t) => {
+  const clock = manualClock()
+  const c = controller(clock)
+  c.evaluate(reading(500))
+  t.equal(c.level, 3)
+  // Lower threshold of level 3 is 400 × 0.5 = 200.
+  c.evaluate(reading(10))
+  clock.advance(999)
+  t.equal(c.evaluate(reading(10)), undefined, 'not before the dwell')
+  t.equal(c.level, 3)
+  clock.advance(1)
+  t.match(c.evaluate(reading(10)), { from: 3, to: 2, reason: 'recovered' })
+  c.evaluate(reading(10))
+  t.equal(c.level, 2, 'one step per dwell, even when the signal is far below')
+  clock.advance(1000)
+  c.evaluate(reading(10))
+  t.equal(c.level, 1)
+  clock.advance(1000)
+  c.evaluate(reading(10))
+  t.equal(c.level, 0)
+  clock.advance(5000)
+  t.equal(c.evaluate(reading(10)), undefined)
+})
+
+t.test('between the lower and the upper threshold the level holds and the dwell restarts', async (t) => {
+  const clock = manualClock()
+  const c = controller(clock)
+  c.evaluate(reading(150))
+  t.equal(c.level, 1)
+  // Level 1: upper 100, lower 50. 70 is in the band.
+  for (let i = 0; i < 20; i++) {
+    clock.advance(500)
+    c.evaluate(reading(70))
+  }
+  t.equal(c.level, 1, 'held for 10 s in the band')
+  clock.advance(500)
+  c.evaluate(reading(40))
+  clock.advance(900)
+  c.evaluate(reading(70))
+  clock.advance(500)
+  c.evaluate(reading(40))
+  t.equal(c.level, 1, 'a return into the band restarted the dwell')
+  clock.advance(1000)
+  c.evaluate(reading(40))
+  t.equal(c.level, 0)
+})
+
+t.test('an input flapping around a threshold moves the level once, not back and forth', async (t) => {
+  const clock = manualClock()
+  const c = controller(clock)
+  const changes = []
+  for (let i = 0; i < 200; i++) {
+    clock.advance(250)
+    // Alternates between just above level 2's threshold and well below level 2's lower one.
+    const change = c.evaluate(reading(i % 2 === 0 ? 210 : 20))
+    if (change !== undefined) changes.push(change)
+  }
+  t.equal(changes.length, 1, 'one change in 50 s of flapping input')
+  t.equal(c.level, 2)
+  // A slower flap (below for 750 ms, above for 250 ms) does not let the dwell complete either.
+  for (let i = 0; i < 200; i++) {
+    clock.advance(250)
+    const change = c.evaluate(reading(i % 4 === 3 ? 210 : 20))
+    if (change !== undefined) changes.push(change)
+  }
+  t.equal(changes.length, 1)
+})
+
+t.test('too few samples: latency is not judged and the level holds', async (t) => {
+  const clock = manualClock()
+  const c = controller(clock)
+  c.evaluate(reading(5000, { samples: 9 }))
+  t.equal(c.level, 0, 'nine slow samples do not raise the level')
+  t.ok(c.held)
+  c.evaluate(reading(500))
+  t.equal(c.level, 3)
+  t.notOk(c.held)
+  for (let i = 0; i < 10; i++) {
+    clock.advance(1000)
+    c.evaluate(reading(0, { samples: 0 }))
+  }
+  t.equal(c.level, 3, 'an empty window does not bring the level down')
+  t.ok(c.held)
+  c.evaluate(reading(10))
+  clock.advance(1000)
+  c.evaluate(reading(10))
+  t.equal(c.level, 2, 'judged again once samples are back')
+})
+
+t.test('event-loop delay, utilization and published pressure raise the level too', async (t) => {
+  const clock = manualClock()
+  const c = new LevelController({
+    thresholds: { latencyMs: [100, 200, 400], eventLoopDelayMs: [50, 100, 200], utilization: [0.9, 0.95, 0.99], pressure: [0.2, 0.5, 0.8] },
+    dwellMs: 0,
+    now: clock.now
+  })
+  t.match(c.evaluate(reading(0, { eventLoopDelayMs: 120 })), { to: 2, reason: 'eventLoopDelayMs', threshold: 100 })
+  t.match(c.evaluate(reading(0, { pressure: 0.85 })), { to: 3, reason: 'pressure' })
+  c.reset()
+  t.match(c.evaluate(reading(0, { utilization: 0.96 })), { to: 2, reason: 'utilization' })
+  c.reset()
+  t.equal(c.evaluate(reading(0, { pressure: undefined, eventLoopDelayMs: Number.NaN })), undefined, 'absent or bad figures are ignored')
+})
+
+t.test('the default thresholds apply to 3 levels; signals set to false are ignored', async (t) => {
+  const c = new LevelController()
+  t.same(c.thresholds.latencyMs, [250, 500, 1000])
+  t.equal(c.thresholds.utilization, false)
+  t.equal(c.dwellMs, 10_000)
+  t.equal(c.minSamples, 20)
+  const onlyPressure = new LevelController({ levels: 2, thresholds: { pressure: [0.5, 0.9] } })
+  t.equal(onlyPressure.thresholds.latencyMs, false, 'defaults describe 3 levels only')
+  t.equal(onlyPressure.evaluate(reading(0, { samples: 0, pressure: 0.95 }))?.to, 2, 'no latency ladder: too few samples does not hold')
+})
+
+t.test('bad options throw SPILLWAY_DEGRADATION_OPTIONS naming the option and the value', async (t) => {
+  const cases: [unknown, RegExp][] = [
+    [{ levels: 0 }, /^levels must be an integer in \[1, 16\], got 0/],
+    [{ thresholds: { latencyMs: [100, 50, 400] } }, /^thresholds\.latencyMs must be false or an ascending array of 3 numbers.*got an array of 3/],
+    [{ thresholds: { latencyMs: [100, 200] } }, /thresholds\.latencyMs.*got an array of 2/],
+    [{ thresholds: { pressure: [0.5, 0.9, 1.5] } }, /thresholds\.pressure.*\(0, 1\]/],
+    [{ thresholds: { latency: [1, 2, 3] } }, /^thresholds must be keyed by .*got "latency"/],
+    [{ levels: 2 }, /^thresholds must be at least one signal with 2 thresholds, got undefined/],
+    [{ recoverRatio: 0 }, /^recoverRatio .*got 0/],
+    [{ dwellMs: -1 }, /^dwellMs .*got -1/],
+    [{ minSamples: 1.5 }, /^minSamples must be an integer.*got 1\.5/],
+    ['fast', /^options must be an object, got "fast"/]
+  ]
+  for (const [input, message] of cases) {
+    t.throws(() => new LevelController(input as never), { code: 'SPILLWAY_DEGRADATION_OPTIONS', message }, String(message))
+  }
+})
