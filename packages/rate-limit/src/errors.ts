@@ -1,0 +1,7 @@
+import createError from '@fastify/error'
+import type { OptionsErrorFactory } from '@spillway/latency-window'
+
+/** Thrown at registration for a bad option; the message names the option and the value given. */
+export const RateLimitOptionsError = createError('SPILLWAY_RATE_LIMIT_OPTIONS', '%s', 500, TypeError)
+
+export const failOption: OptionsErrorFactory = (message) => new RateLimitOptionsError(message)
