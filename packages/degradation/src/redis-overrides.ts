@@ -4,7 +4,9 @@ import type { OverrideState, Overrides } from './overrides.js'
 /** The subscriber connection: `client.duplicate()` of an ioredis client fits. */
 export interface RedisSubscriberLike {
   subscribe(channel: string): Promise<unknown>
-  on(event: string, listener: (...args: never[]) => void): unknown
+  // `any`, as Node's EventEmitter declares it: anything narrower rejects an ioredis client.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  on(event: string, listener: (...args: any[]) => void): unknown
   disconnect(): void
 }
 
@@ -78,13 +80,13 @@ export class RedisOverrides {
       return
     }
     this.#subscriber = subscriber
-    subscriber.on('error', ((error: Error) => this.#failed(error)) as (...args: never[]) => void)
-    subscriber.on('message', ((channel: string, text: string) => {
+    subscriber.on('error', (error: Error) => this.#failed(error))
+    subscriber.on('message', (channel: string, text: string) => {
       if (channel === this.channel) this.#receive(text)
-    }) as (...args: never[]) => void)
+    })
     // 'ready' fires on the first connection and on every reconnection: a state published while this
     // instance was cut off is read back from the key.
-    subscriber.on('ready', (() => void this.refresh()) as (...args: never[]) => void)
+    subscriber.on('ready', () => void this.refresh())
     subscriber.subscribe(this.channel).catch((error: unknown) => this.#failed(error))
   }
 
