@@ -61,7 +61,7 @@ const exposedNames = (legacy: boolean): string =>
 const spillwayRateLimitPlugin: FastifyPluginAsync<RateLimitOptions> = async function spillwayRateLimit(fastify, input) {
   const options = normalizeOptions(input)
   const stats = new RateLimitStats(options.now)
-  const store = buildStore(options, stats, fastify)
+  const store = await buildStore(options, stats, fastify)
   const synchronous = store instanceof MemoryStore
   const exposed = exposedNames(options.legacyHeaders)
 
@@ -197,7 +197,10 @@ function addHook(
   ;(routeOptions as unknown as Record<string, unknown>)[hook] = [handler, ...hooks]
 }
 
-function buildStore(options: NormalizedOptions, stats: RateLimitStats, fastify: FastifyInstance): BucketStore {
+/** How long registration waits for a Redis it connects to itself; past that it starts on the fallback. */
+const CONNECT_WAIT_MS = 2000
+
+async function buildStore(options: NormalizedOptions, stats: RateLimitStats, fastify: FastifyInstance): Promise<BucketStore> {
   const memoryOptions = { maxKeys: options.maxKeys, ...(options.now === undefined ? {} : { now: options.now }) }
   if (options.redis === undefined) return new MemoryStore(memoryOptions)
   const ownsClient = typeof options.redis === 'string'
@@ -205,7 +208,13 @@ function buildStore(options: NormalizedOptions, stats: RateLimitStats, fastify: 
     // Without the offline queue a command fails at once while Redis is down, instead of waiting for storeTimeoutMs.
     ? new Redis(options.redis, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
     : options.redis
-  if (ownsClient) client.on('error', () => {})
+  if (ownsClient) {
+    // ioredis reports every failed reconnect; the fallback logs the outage once instead.
+    client.on('error', () => {})
+    // Without the offline queue, commands sent before the connection is up would fail: wait for it.
+    const ready = await waitReady(client as Redis, CONNECT_WAIT_MS)
+    if (!ready) fastify.log.warn({ waitedMs: CONNECT_WAIT_MS }, 'rate-limit Redis not ready at startup: the fallback decides until it is')
+  }
   return new StoreFallback({
     store: new RedisStore({ client, prefix: options.prefix, ownsClient }),
     onStoreError: options.onStoreError,
@@ -216,6 +225,20 @@ function buildStore(options: NormalizedOptions, stats: RateLimitStats, fastify: 
     stats,
     log: fastify.log,
     ...(options.now === undefined ? {} : { now: options.now })
+  })
+}
+
+function waitReady(client: Redis, timeoutMs: number): Promise<boolean> {
+  if (client.status === 'ready') return Promise.resolve(true)
+  return new Promise((resolve) => {
+    const done = (ready: boolean) => {
+      clearTimeout(timer)
+      client.off('ready', onReady)
+      resolve(ready)
+    }
+    const onReady = () => done(true)
+    const timer = setTimeout(() => done(false), timeoutMs)
+    client.on('ready', onReady)
   })
 }
 

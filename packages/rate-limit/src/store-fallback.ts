@@ -76,13 +76,16 @@ export class StoreFallback implements BucketStore {
     const startedMs = this.now()
     return new Promise<Decision>((resolve) => {
       let settled = false
-      const timer = setTimeout(() => {
+      const expire = () => {
         if (settled) return
         settled = true
         stats.storeTimeouts++
         this.failed(new Error(`store answered in more than ${storeTimeoutMs} ms`))
         resolve(this.withoutStore(policies, key, cost, out))
-      }, storeTimeoutMs)
+      }
+      // Timers run before the poll phase: under a burst the reply may already sit in the socket
+      // unread. setImmediate runs after that poll, so only a reply that really is late times out.
+      const timer = setTimeout(() => setImmediate(expire), storeTimeoutMs)
       timer.unref()
       let pending: Promise<Decision>
       try {
