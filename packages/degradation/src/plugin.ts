@@ -137,6 +137,7 @@ function checkOptions(input: unknown) {
     if (given.prefix !== undefined && (typeof given.prefix !== 'string' || given.prefix.length > 200)) {
       throw failOption(optionMessage('redis.prefix', given.prefix, 'a string of at most 200 characters'))
     }
+    checkNumber('redis.refreshIntervalMs', given.refreshIntervalMs ?? 10_000, { min: 0, max: 3_600_000, fail: failOption })
     redis = given as RedisOverridesOptions
   }
   if (options.now !== undefined) checkFunction('now', options.now, failOption)

@@ -22,6 +22,11 @@ export interface RedisOverridesOptions {
   client: RedisClientLike
   /** Prefix of the key holding the state and of the pub/sub channel. Default `spillway:degradation:`. */
   prefix?: string
+  /**
+   * Also re-read the key this often, ms (0: never): a message published while this instance was
+   * reconnecting is otherwise only seen at the next change. Default 10000.
+   */
+  refreshIntervalMs?: number
 }
 
 export interface SyncLogger {
@@ -50,6 +55,8 @@ export class RedisOverrides {
   readonly #origin = randomUUID()
   #subscriber: RedisSubscriberLike | undefined
   #unlisten: (() => void) | undefined
+  readonly #refreshIntervalMs: number
+  #timer: NodeJS.Timeout | undefined
   #failing = false
   #errors = 0
 
@@ -60,6 +67,7 @@ export class RedisOverrides {
     this.#client = options.client
     this.#overrides = overrides
     this.#log = log
+    this.#refreshIntervalMs = options.refreshIntervalMs ?? 10_000
   }
 
   /** Errors met talking to Redis since start. */
@@ -72,6 +80,10 @@ export class RedisOverrides {
     this.#unlisten = this.#overrides.onChange((state, source) => {
       if (source === 'local') void this.#share(state)
     })
+    if (this.#refreshIntervalMs > 0) {
+      this.#timer = setInterval(() => void this.refresh(), this.#refreshIntervalMs)
+      this.#timer.unref()
+    }
     let subscriber: RedisSubscriberLike
     try {
       subscriber = this.#client.duplicate()
@@ -102,6 +114,8 @@ export class RedisOverrides {
   }
 
   stop(): void {
+    clearInterval(this.#timer)
+    this.#timer = undefined
     this.#unlisten?.()
     this.#unlisten = undefined
     try {

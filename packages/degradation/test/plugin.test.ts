@@ -266,6 +266,7 @@ t.test('bad options throw SPILLWAY_DEGRADATION_OPTIONS at registration', async (
     [{ features, redis: {} }, /^redis\.client must be a Redis client/],
     [{ features, redis: { client: { get() {} } } }, /^redis\.client\.set must be a function, got undefined/],
     [{ features, redis: { client: { get() {}, set() {}, publish() {}, duplicate() {} }, prefix: 1 } }, /^redis\.prefix .*got 1/],
+    [{ features, redis: { client: { get() {}, set() {}, publish() {}, duplicate() {} }, refreshIntervalMs: -1 } }, /^redis\.refreshIntervalMs .*got -1/],
     [{ features, now: 1 }, /^now must be a function, got 1/],
     [{ features, wallNow: 'x' }, /^wallNow must be a function/],
     [{ features, dwellMs: -5 }, /^dwellMs .*got -5/],

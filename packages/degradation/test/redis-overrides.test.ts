@@ -142,3 +142,15 @@ t.test('a client whose duplicate() throws is reported, not thrown', async (t) =>
   sync.stop()
   t.equal(sync.errors, 1)
 })
+
+t.test('the key is re-read every refreshIntervalMs, catching a missed message', async (t) => {
+  const redis = new FakeRedis()
+  const a = new Overrides(features, 3)
+  const sync = new RedisOverrides({ client: redis.client(), prefix: 'r:', refreshIntervalMs: 20 }, a, logger())
+  sync.start()
+  t.teardown(() => sync.stop())
+  await tick()
+  redis.keys.set('r:overrides', JSON.stringify({ level: { level: 2, expiresAt: null }, pins: {}, updatedAt: Date.now() }))
+  await new Promise((resolve) => setTimeout(resolve, 60))
+  t.equal(a.forcedLevel, 2)
+})
