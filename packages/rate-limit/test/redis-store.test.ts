@@ -24,7 +24,10 @@ t.test('burst then exact refusal, with Retry-After from the Redis clock', opts, 
   const store = new RedisStore({ client: redis, prefix: uniquePrefix() })
   const p = [bucket(0, 'p', 3, 0.5)]
   const results = []
-  for (let i = 0; i < 4; i++) results.push({ ...(await store.take(p, '10.0.0.1', 1, newDecision(1))).results[0] })
+  for (let i = 0; i < 4; i++) {
+    const [result] = (await store.take(p, '10.0.0.1', 1, newDecision(1))).results
+    if (result !== undefined) results.push({ ...result })
+  }
   t.same(results.map((r) => r.allowed), [true, true, true, false])
   t.same(results.map((r) => r.remaining), [2, 1, 0, 0])
   t.ok(results[3]!.retryAfterMs > 1900 && results[3]!.retryAfterMs <= 2000, `one token at 0.5/s ≈ 2000 ms, got ${results[3]!.retryAfterMs}`)
