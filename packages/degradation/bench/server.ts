@@ -1,0 +1,39 @@
+/**
+ * The server side of the throughput benchmark, run in a child process so that the load generator
+ * does not share its event loop. `bare`: Fastify alone; `meter-only`: with the shared
+ * request meter of @spillway/latency-window that any Spillway plugin installs; `plugin`: with @spillway/degradation
+ * registered (measuring every request, evaluating every 500 ms); `plugin-feature`: the same, with
+ * the handler asking `request.feature()` once. Prints the port, then serves until killed.
+ */
+import Fastify from 'fastify'
+import { meterFastify } from '@spillway/latency-window/fastify'
+import degradation from '../src/index.js'
+
+const mode = process.argv[2] ?? 'bare'
+const app = Fastify()
+// The shared meter alone (what any Spillway plugin costs, counted once with several).
+if (mode === 'meter-only') meterFastify(app, 'bench')
+if (mode === 'plugin' || mode === 'plugin-feature') {
+  await app.register(degradation, {
+    features: [
+      { name: 'recommendations', offAtLevel: 1, fallback: [] },
+      { name: 'search_suggestions', offAtLevel: 2 },
+      { name: 'image_processing', offAtLevel: 3 }
+    ]
+  })
+}
+if (mode === 'plugin-feature') {
+  app.get('/', async (request) => ({ hello: 'world', recommendations: request.feature('recommendations') }))
+} else {
+  app.get('/', async () => ({ hello: 'world', recommendations: true }))
+}
+await app.listen({ port: 0, host: '127.0.0.1' })
+const { port } = app.server.address() as { port: number }
+process.stdout.write(`${port}\n`)
+// CPU time used so far, asked for by the load generator around each measurement: CPU per request
+// is far less sensitive than req/s to other processes competing for the same cores.
+process.on('message', () => {
+  const { user, system } = process.cpuUsage()
+  process.send?.({ cpuMicros: user + system })
+})
+process.on('SIGTERM', () => void app.close().then(() => process.exit(0)))
