@@ -348,8 +348,12 @@ function registerAdmin(fastify: FastifyInstance, state: Degradation, admin: { to
       if (pins === null || typeof pins !== 'object' || Array.isArray(pins)) {
         throw new InvalidOverrideError(optionMessage('pins', pins, 'an object { feature: true | false | null }'))
       }
-      for (const name of Object.keys(pins)) {
+      for (const [name, on] of Object.entries(pins)) {
         if (state.indexOf(name) < 0) throw new InvalidOverrideError(`pins: feature ${describeValue(name)} was not declared`)
+        if (on !== null && typeof on !== 'boolean') throw new InvalidOverrideError(optionMessage(`pins.${name}`, on, 'true, false or null'))
+      }
+      if (options.ttlMs !== undefined && (typeof options.ttlMs !== 'number' || !Number.isFinite(options.ttlMs) || options.ttlMs <= 0)) {
+        throw new InvalidOverrideError(optionMessage('ttlMs', options.ttlMs, 'a finite number > 0'))
       }
       // Validated before anything changes, so a bad request changes nothing.
       if (body.level !== undefined && body.level !== null) {
