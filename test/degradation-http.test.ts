@@ -5,8 +5,9 @@
  * does not flap.
  */
 import t from 'tap'
-import degradation, { type DegradationEvent } from '../packages/degradation/src/index.js'
+import degradation, { DegradationProvider, type DegradationEvent } from '../packages/degradation/src/index.js'
 import { Fastify, agent, get, sleep, waitFor as waitUntil } from '../packages/degradation/test/support/http.js'
+import { OpenFeature } from '../packages/degradation/test/support/openfeature.js'
 
 t.teardown(() => agent.destroy())
 
@@ -48,6 +49,11 @@ t.test('latency up: level up at once, features off in order, header; latency dow
   })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const { port } = app.server.address() as { port: number }
+  // An application evaluating the same flag through OpenFeature sees the same answers.
+  const domain = `degradation-http-${port}`
+  await OpenFeature.setProviderAndWait(domain, new DegradationProvider(app.degradation))
+  t.teardown(() => OpenFeature.clearProviders())
+  const flags = OpenFeature.getClient(domain)
 
   // A closed-loop load of 4 clients on /work, for as long as the test runs.
   let running = true
@@ -67,6 +73,7 @@ t.test('latency up: level up at once, features off in order, header; latency dow
     t.same(JSON.parse(page.body), { recommendations: true, analytics: true, search_suggestions: true, image_processing: true })
     t.equal(page.headers['spillway-degraded'], undefined, 'no header while healthy')
     t.same(JSON.parse((await get(port, '/recommendations')).body), ['personal'])
+    t.equal(await flags.getBooleanValue('recommendations', false), true, 'OpenFeature: on while healthy')
 
     delayMs = 60
     await waitFor('level 1', () => app.degradation.level >= 1, 3000)
@@ -74,6 +81,8 @@ t.test('latency up: level up at once, features off in order, header; latency dow
     page = await get(port, '/page')
     t.same(JSON.parse(page.body), { recommendations: false, analytics: false, search_suggestions: true, image_processing: true }, 'level-1 features off first')
     t.equal(page.headers['spillway-degraded'], 'recommendations, analytics')
+    t.equal(await flags.getBooleanValue('recommendations', true), false, 'OpenFeature: off under load')
+    t.equal(await flags.getBooleanValue('search_suggestions', false), true)
     const gated = await get(port, '/recommendations')
     t.equal(gated.status, 200, 'a gated route answers its fallback, not an error')
     t.same(JSON.parse(gated.body), [])
@@ -100,6 +109,7 @@ t.test('latency up: level up at once, features off in order, header; latency dow
     t.equal(app.degradation.level, 0, 'and stays down')
     page = await get(port, '/page')
     t.equal(page.headers['spillway-degraded'], undefined)
+    t.equal(await flags.getBooleanValue('recommendations', false), true, 'OpenFeature: back on after')
     t.ok(app.degradation.fallbacksServed('recommendations') >= 3)
   } finally {
     running = false

@@ -1,5 +1,6 @@
 import Fastify from 'fastify'
 import t, { type Test } from 'tap'
+import { meterFastify } from '@spillway/latency-window/fastify'
 import degradation, { type DegradationOptions } from '../src/plugin.js'
 import { manualClock } from './helpers/clock.js'
 
@@ -299,4 +300,17 @@ t.test('the evaluation timer runs the controller and stops on close', async (t) 
   t.equal(app.degradation.level, 0, 'the timer expired the override')
   t.not(app.degradation.status().reading, null, 'and took readings')
   await app.close()
+})
+
+t.test('the load shedder\'s published pressure raises the level; one meter measures each request once', async (t) => {
+  const { app, load } = await build(t, { thresholds: { latencyMs: [100, 200, 400], pressure: [0.3, 0.6, 0.9] } })
+  const meter = meterFastify(app, 'load-shedding')
+  t.equal(meter.measuredBy, 'degradation', 'the load shedder reads the meter the plugin installed')
+  await load(1)
+  t.equal(meter.latency.count, 10, 'ten requests, ten samples')
+  t.equal(app.degradation.level, 0, 'no pressure published yet')
+  meter.publishPressure('load-shedding', 0.65)
+  app.degradation.evaluate()
+  t.equal(app.degradation.level, 2)
+  t.match(app.degradation.status().lastChange, { reason: 'pressure', value: 0.65, threshold: 0.6 })
 })
