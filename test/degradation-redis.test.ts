@@ -60,7 +60,7 @@ t.test('an override set on one instance reaches another', opts, async (t) => {
   const put = await fetchJson(a.port, 'PUT', { level: 2, reason: 'integration' })
   t.equal(put.status, 200)
   await waitFor('instance B at level 2', () => b.app.degradation.level === 2, 3000)
-  t.match(b.app.degradation.status().overrides, { level: { level: 2, reason: 'integration' } })
+  t.match(b.app.degradation.status(), { overrides: { level: { level: 2, reason: 'integration' } }, redisErrors: 0 })
   const page = await get(b.port, '/page')
   t.same(JSON.parse(page.body), { recommendations: false, search_suggestions: false })
   t.equal(page.headers['spillway-degraded'], 'recommendations, search_suggestions')
@@ -101,6 +101,7 @@ t.test('Redis stopped: both instances keep their last state, requests see no err
   t.equal(b.app.degradation.level, 0)
   t.equal(a.app.degradation.level, 1, 'A cannot know yet')
   await sleep(500)
+  t.ok((b.app.degradation.status().redisErrors ?? 0) > 0, 'errors are counted')
   for (const [name, lines] of [['A', logA], ['B', logB]] as const) {
     const messages = lines.map((line) => (JSON.parse(line) as { msg: string }).msg)
     t.same(messages.filter((m) => /Redis/.test(m)), ['spillway degradation: Redis unavailable, keeping the last known overrides'],

@@ -3,6 +3,7 @@ import { UnknownFeatureError } from './errors.js'
 import type { FeatureTable } from './features.js'
 import type { LevelChange, LevelController, LoadReading, LoadSignal } from './level-controller.js'
 import type { OverrideChangeSource, OverrideState, Overrides } from './overrides.js'
+import type { RedisOverrides } from './redis-overrides.js'
 
 /** Name of the `diagnostics_channel` every level change and override is published on. */
 export const DIAGNOSTICS_CHANNEL = 'spillway:degradation'
@@ -47,6 +48,8 @@ export interface DegradationStatus {
   overrides: OverrideState
   lastChange: LevelChange | null
   reading: LoadReading | null
+  /** Errors met talking to Redis since start; null when overrides are not shared. */
+  redisErrors: number | null
 }
 
 const events = channel(DIAGNOSTICS_CHANNEL)
@@ -66,6 +69,8 @@ export class Degradation {
   #level = 0
   #lastChange: LevelChange | null = null
   #lastReading: LoadReading | null = null
+  /** The Redis sharing of the overrides, when configured. */
+  redis: RedisOverrides | undefined
 
   readonly #read: (() => LoadReading) | undefined
 
@@ -163,7 +168,8 @@ export class Degradation {
       }),
       overrides: this.overrides.snapshot(),
       lastChange: this.#lastChange,
-      reading: this.#lastReading
+      reading: this.#lastReading,
+      redisErrors: this.redis === undefined ? null : this.redis.errors
     }
   }
 

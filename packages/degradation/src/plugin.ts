@@ -90,7 +90,7 @@ interface ServedRequest {
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/
 const PATH = /^\/[^\s?#]*$/
 
-/** The parts of an answer gated routes and admin routes send. */
+/** What a gated route answers while off when it has no usable fallback: a 503, never a 500. */
 function unavailable(reply: FastifyReply, feature: string): void {
   void reply
     .code(503)
@@ -287,6 +287,7 @@ const spillwayDegradation: FastifyPluginAsync<DegradationOptions> = async functi
   let sync: RedisOverrides | undefined
   if (config.redis !== undefined) {
     sync = new RedisOverrides(config.redis, overrides, fastify.log)
+    state.redis = sync
     sync.start()
   }
 
