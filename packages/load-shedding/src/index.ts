@@ -1,1 +1,15 @@
-export {}
+import { loadShedding } from './plugin.js'
+
+export { loadShedding, spillwayLoadShedding, SHED_CHANNEL, UPDATE_CHANNEL, type LoadSheddingHandle, type ShedEvent } from './plugin.js'
+export { LoadSheddingOptionsError } from './errors.js'
+export type { LoadSheddingOptions } from './options.js'
+export type { LimitAlgorithm } from './limit-algorithm.js'
+export { AimdLimit, type AimdLimitOptions } from './aimd-limit.js'
+export { Gradient2Limit, type Gradient2LimitOptions } from './gradient2-limit.js'
+export { ConcurrencyLimiter } from './concurrency-limiter.js'
+export { AdmissionLevel, type AdmissionLevelOptions } from './admission-level.js'
+export { LoadShedder, type LoadShedderOptions, type LoadSheddingMode, type LoadSheddingState, type LoadSignal } from './load-shedder.js'
+export { cohortOf, cohortEpoch } from './cohort.js'
+export { createPriorityResolver } from './priority.js'
+export { SHED_REASONS, type ShedReason } from './shed-reason.js'
+export default loadShedding

@@ -1,0 +1,258 @@
+/**
+ * Overload benchmark: for each scenario (CPU-bound, IO-bound), measure the unprotected server's
+ * capacity, then offer 1×, 2×, 3× and 5× of it open-loop to three servers — unprotected,
+ * @fastify/under-pressure, @spillway/load-shedding — each in its own child process, and report per
+ * priority what got through in time. Then 0.5× for a while, to time how long shedding lasts after
+ * the overload stops.
+ *
+ *   pnpm bench:overload            full run (~4 min)
+ *   pnpm bench:overload --quick    short steps (~2 min)
+ *   … --scenario cpu|io  --target spillway,unprotected
+ */
+import { fork, type ChildProcess } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { calibrateCpuWork, SCENARIOS, TARGETS, type Scenario, type Target } from './scenario-app.js'
+import { createAgent, measureCapacity, quantile, runOpenLoop, type PhaseResult, type RequestKind } from './open-loop.js'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const args = process.argv.slice(2)
+const flag = (name: string): string | undefined => {
+  const i = args.indexOf(name)
+  return i === -1 ? undefined : args[i + 1]
+}
+const quick = args.includes('--quick')
+const scenarios = (flag('--scenario')?.split(',') ?? SCENARIOS) as Scenario[]
+const targets = (flag('--target')?.split(',') ?? TARGETS) as Target[]
+const stepMs = Number(flag('--step-ms') ?? (quick ? 2500 : 5000))
+const recoveryMs = quick ? 3000 : 4000
+const MULTIPLIERS = [1, 2, 3, 5]
+const TIMEOUT_MS = 1000
+
+/** 10% high, 60% normal, 30% low of the work, plus health checks at a fixed 20/s on top. */
+const WORK_MIX: readonly RequestKind[] = [
+  { name: 'high', path: '/high', weight: 10 },
+  { name: 'normal', path: '/normal', weight: 60 },
+  { name: 'low', path: '/low', weight: 30 }
+]
+const HEALTH_PER_SECOND = 20
+
+const children = new Set<ChildProcess>()
+function killChildren(): void {
+  for (const child of children) child.kill('SIGKILL')
+}
+process.on('exit', killChildren)
+process.on('SIGINT', () => { killChildren(); process.exit(130) })
+
+async function startServer(scenario: Scenario, target: Target, cpuIterations: number): Promise<{ port: number, stop: () => Promise<void> }> {
+  const child = fork(join(here, 'server-process.ts'), [scenario, target, String(cpuIterations)], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+  })
+  children.add(child)
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (message) => resolve((message as { port: number }).port))
+    child.once('exit', (code) => reject(new Error(`server ${scenario}/${target} exited with ${code}`)))
+  })
+  return {
+    port,
+    stop: async () => {
+      const exited = new Promise((resolve) => child.once('exit', resolve))
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), 3000)
+      await exited
+      clearTimeout(timer)
+      children.delete(child)
+    }
+  }
+}
+
+/** Health checks ride along as a separate open loop so their rate does not scale with the load. */
+async function withHealth(port: number, durationMs: number, work: Promise<PhaseResult[]>): Promise<{ work: PhaseResult[], health: PhaseResult }> {
+  const [health] = await runOpenLoop({
+    port, phases: [{ name: 'health', ratePerSecond: HEALTH_PER_SECOND, durationMs }],
+    mix: [{ name: 'health', path: '/health', weight: 1 }], timeoutMs: TIMEOUT_MS, seed: 7
+  })
+  return { work: await work, health: health! }
+}
+
+interface KindSummary {
+  offered: number, ok: number, shed: number, timedOut: number, errors: number, p50Ms: number, p99Ms: number
+}
+interface StepSummary {
+  multiplier: number
+  offeredPerSecond: number
+  goodputPerSecond: number
+  goodputShareOfCapacity: number
+  byKind: Record<string, KindSummary>
+  health: { offered: number, ok: number }
+}
+interface TargetSummary {
+  target: Target
+  steps: StepSummary[]
+  /** After the 5× step, at 0.5×: ms from the overload's end to the end of the last 100 ms bucket with a shed or timed-out request. */
+  recovery: { lastShedMs: number, lastTimeoutMs: number, sheddingEndedWithinMs: number }
+  serverState?: unknown
+}
+interface ScenarioSummary {
+  scenario: Scenario
+  capacityPerSecond: number
+  unloaded: { p50Ms: number, p99Ms: number }
+  targets: TargetSummary[]
+}
+
+function summarizeKinds(phase: PhaseResult): Record<string, KindSummary> {
+  const out: Record<string, KindSummary> = {}
+  for (const [name, kind] of Object.entries(phase.byKind)) {
+    out[name] = {
+      offered: kind.offered, ok: kind.ok, shed: kind.shed, timedOut: kind.timedOut, errors: kind.errors,
+      p50Ms: quantile(kind.latenciesMs, 0.5), p99Ms: quantile(kind.latenciesMs, 0.99)
+    }
+  }
+  return out
+}
+
+function lastBucketEnd(phase: PhaseResult, pick: (b: PhaseResult['timeline'][number]) => number): number {
+  let last = 0
+  phase.timeline.forEach((bucket, i) => { if (pick(bucket) > 0) last = (i + 1) * phase.bucketMs })
+  return last
+}
+
+async function runScenario(scenario: Scenario, cpuIterations: number): Promise<ScenarioSummary> {
+  // Capacity and unloaded latency, on the unprotected server.
+  const base = await startServer(scenario, 'unprotected', cpuIterations)
+  const capacityPerSecond = await measureCapacity({
+    port: base.port, path: '/normal', concurrency: scenario === 'cpu' ? 16 : 64,
+    durationMs: quick ? 2000 : 3000, warmupMs: 1000
+  })
+  const [unloadedPhase] = await runOpenLoop({
+    port: base.port, phases: [{ name: 'unloaded', ratePerSecond: capacityPerSecond * 0.3, durationMs: quick ? 2000 : 3000 }],
+    mix: WORK_MIX, timeoutMs: TIMEOUT_MS
+  })
+  await base.stop()
+  const unloadedLatencies = Object.values(unloadedPhase!.byKind).flatMap((k) => k.latenciesMs)
+  const unloaded = { p50Ms: quantile(unloadedLatencies, 0.5), p99Ms: quantile(unloadedLatencies, 0.99) }
+  console.log(`\n## ${scenario}: capacity ${capacityPerSecond.toFixed(0)}/s, unloaded p50 ${unloaded.p50Ms.toFixed(1)} ms, p99 ${unloaded.p99Ms.toFixed(1)} ms`)
+
+  const summaries: TargetSummary[] = []
+  for (const target of targets) {
+    const server = await startServer(scenario, target, cpuIterations)
+    const phases = [
+      { name: 'warmup', ratePerSecond: capacityPerSecond * 0.5, durationMs: 1000 },
+      ...MULTIPLIERS.map((m) => ({ name: `${m}x`, ratePerSecond: capacityPerSecond * m, durationMs: stepMs })),
+      { name: 'recovery', ratePerSecond: capacityPerSecond * 0.5, durationMs: recoveryMs }
+    ]
+    const totalMs = phases.reduce((sum, p) => sum + p.durationMs, 0)
+    const agent = createAgent()
+    const { work, health } = await withHealth(server.port, totalMs,
+      runOpenLoop({ port: server.port, phases, mix: WORK_MIX, timeoutMs: TIMEOUT_MS, agent }))
+    agent.destroy()
+    let serverState: unknown
+    if (target === 'spillway') {
+      serverState = await fetch(`http://127.0.0.1:${server.port}/_load-shedding`).then((r) => r.json()).catch(() => undefined)
+    }
+    await server.stop()
+
+    // Health checks are bucketed over the whole run; attribute them to the steps by time.
+    const healthOf = (from: number, to: number): { offered: number, ok: number } => {
+      let offered = 0
+      let ok = 0
+      health.timeline.forEach((b, i) => {
+        const at = i * health.bucketMs
+        if (at >= from && at < to) { offered += b.sent; ok += b.ok }
+      })
+      return { offered, ok }
+    }
+    const steps: StepSummary[] = []
+    let from = 0
+    for (const phase of work) {
+      const to = from + phase.durationMs
+      const multiplier = Number.parseFloat(phase.name)
+      if (Number.isFinite(multiplier)) {
+        const byKind = summarizeKinds(phase)
+        const ok = Object.values(byKind).reduce((sum, k) => sum + k.ok, 0)
+        const offered = Object.values(byKind).reduce((sum, k) => sum + k.offered, 0)
+        const goodputPerSecond = (ok * 1000) / phase.durationMs
+        steps.push({
+          multiplier,
+          offeredPerSecond: (offered * 1000) / phase.durationMs,
+          goodputPerSecond,
+          goodputShareOfCapacity: goodputPerSecond / capacityPerSecond,
+          byKind,
+          health: healthOf(from, to)
+        })
+      }
+      from = to
+    }
+    const recoveryPhase = work[work.length - 1]!
+    const lastShedMs = lastBucketEnd(recoveryPhase, (b) => b.shed)
+    const lastTimeoutMs = lastBucketEnd(recoveryPhase, (b) => b.timedOut + b.errors)
+    const summary: TargetSummary = {
+      target, steps,
+      recovery: { lastShedMs, lastTimeoutMs, sheddingEndedWithinMs: Math.max(lastShedMs, lastTimeoutMs) },
+      serverState
+    }
+    summaries.push(summary)
+    printTarget(scenario, summary, unloaded.p99Ms)
+  }
+  return { scenario, capacityPerSecond, unloaded, targets: summaries }
+}
+
+const pct = (part: number, whole: number): string => (whole === 0 ? '–' : `${((100 * part) / whole).toFixed(1)}%`)
+
+function printTarget(_scenario: Scenario, summary: TargetSummary, _unloadedP99: number): void {
+  console.log(`\n### ${summary.target}`)
+  console.log('| load | offered/s | goodput/s | of capacity | high ok | high p50/p99 ms | normal ok | low ok | shed h/n/l | timed out | health ok |')
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
+  for (const step of summary.steps) {
+    const h = step.byKind.high!
+    const n = step.byKind.normal!
+    const l = step.byKind.low!
+    const timedOut = h.timedOut + n.timedOut + l.timedOut
+    const offered = h.offered + n.offered + l.offered
+    console.log(`| ${step.multiplier}× | ${step.offeredPerSecond.toFixed(0)} | ${step.goodputPerSecond.toFixed(0)} | ${pct(step.goodputShareOfCapacity, 1)} | ` +
+      `${pct(h.ok, h.offered)} | ${h.p50Ms.toFixed(1)} / ${h.p99Ms.toFixed(1)} | ${pct(n.ok, n.offered)} | ${pct(l.ok, l.offered)} | ` +
+      `${pct(h.shed, h.offered)} / ${pct(n.shed, n.offered)} / ${pct(l.shed, l.offered)} | ${pct(timedOut, offered)} | ${pct(step.health.ok, step.health.offered)} |`)
+  }
+  console.log(`recovery after 5× (at 0.5×): last shed ${summary.recovery.lastShedMs} ms, last timeout/error ${summary.recovery.lastTimeoutMs} ms`)
+}
+
+function markdown(results: ScenarioSummary[], cpuIterations: number): string {
+  const lines = [`# Overload benchmark`, '', `Node ${process.version}, ${quick ? 'quick' : 'full'} run, step ${stepMs} ms, client timeout ${TIMEOUT_MS} ms, CPU work ${cpuIterations} iterations (~2 ms), ${new Date().toISOString()}`, '']
+  for (const scenario of results) {
+    lines.push(`## ${scenario.scenario}: capacity ${scenario.capacityPerSecond.toFixed(0)}/s, unloaded p99 ${scenario.unloaded.p99Ms.toFixed(1)} ms`, '')
+    lines.push('| target | load | goodput/s | of capacity | high ok | high p99 ms | normal ok | low ok | shed h/n/l | timed out | health ok |')
+    lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
+    for (const target of scenario.targets) {
+      for (const step of target.steps) {
+        const h = step.byKind.high!
+        const n = step.byKind.normal!
+        const l = step.byKind.low!
+        const offered = h.offered + n.offered + l.offered
+        lines.push(`| ${target.target} | ${step.multiplier}× | ${step.goodputPerSecond.toFixed(0)} | ${pct(step.goodputShareOfCapacity, 1)} | ` +
+          `${pct(h.ok, h.offered)} | ${h.p99Ms.toFixed(1)} | ${pct(n.ok, n.offered)} | ${pct(l.ok, l.offered)} | ` +
+          `${pct(h.shed, h.offered)} / ${pct(n.shed, n.offered)} / ${pct(l.shed, l.offered)} | ${pct(h.timedOut + n.timedOut + l.timedOut, offered)} | ${pct(step.health.ok, step.health.offered)} |`)
+      }
+    }
+    lines.push('', 'Shedding/timeouts ended after the overload stopped (5× → 0.5×): ' +
+      scenario.targets.map((t) => `${t.target} ${t.recovery.sheddingEndedWithinMs} ms`).join(', '), '')
+  }
+  return lines.join('\n')
+}
+
+const cpuIterations = calibrateCpuWork(2)
+console.log(`# overload benchmark (${quick ? 'quick' : 'full'}), CPU work = ${cpuIterations} iterations ≈ 2 ms`)
+const results: ScenarioSummary[] = []
+try {
+  for (const scenario of scenarios) results.push(await runScenario(scenario, cpuIterations))
+} finally {
+  killChildren()
+}
+const outDir = join(here, '..', 'report')
+mkdirSync(outDir, { recursive: true })
+const stamp = new Date().toISOString().replace(/[:.]/g, '-')
+writeFileSync(join(outDir, `overload-${stamp}.json`), JSON.stringify({ quick, stepMs, cpuIterations, results }, null, 2))
+const md = markdown(results, cpuIterations)
+writeFileSync(join(outDir, 'latest.md'), md)
+console.log(`\nwrote ${join(outDir, `overload-${stamp}.json`)} and latest.md`)

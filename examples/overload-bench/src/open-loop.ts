@@ -1,0 +1,227 @@
+import http from 'node:http'
+import { performance } from 'node:perf_hooks'
+
+/** One kind of request in the mix, e.g. `{ name: 'high', path: '/high', weight: 10 }`. */
+export interface RequestKind {
+  name: string
+  path: string
+  weight: number
+}
+
+/** A stretch of constant arrival rate; phases run back to back. */
+export interface Phase {
+  name: string
+  ratePerSecond: number
+  durationMs: number
+}
+
+export interface OpenLoopOptions {
+  host?: string
+  port: number
+  /** Arrival rates, held whatever the server does (open loop), one phase after the other. */
+  phases: readonly Phase[]
+  /** A client gives up this long after its request was due, ms. Default 1000. */
+  timeoutMs?: number
+  mix: readonly RequestKind[]
+  /** Distinct `x-user-id` values (the cohort key). Default 10 000. */
+  users?: number
+  agent?: http.Agent
+  /** Seed of the arrival mix, so two targets see the same sequence. Default 1. */
+  seed?: number
+  /** Width of the timeline buckets, ms. Default 100. */
+  bucketMs?: number
+}
+
+export interface KindResult {
+  offered: number
+  /** 2xx that arrived within the client timeout. */
+  ok: number
+  /** 503 or 429. */
+  shed: number
+  timedOut: number
+  /** Connection errors and other statuses. */
+  errors: number
+  /** Latency of the successes, ms, from when the request was due (no coordinated omission). */
+  latenciesMs: number[]
+}
+
+export interface TimelineBucket {
+  sent: number
+  ok: number
+  shed: number
+  timedOut: number
+  errors: number
+}
+
+export interface PhaseResult {
+  name: string
+  ratePerSecond: number
+  /** Requests actually sent per second (lower than asked if the generator itself fell behind). */
+  sentPerSecond: number
+  durationMs: number
+  byKind: Record<string, KindResult>
+  /** Outcomes by when the request was due, from the phase's start, `bucketMs` wide. */
+  timeline: TimelineBucket[]
+  bucketMs: number
+}
+
+/** A deterministic PRNG (mulberry32), so every target is offered the same sequence. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+export function createAgent(): http.Agent {
+  // Enough sockets that the client never queues a request itself: every request is on the wire
+  // when it is due, as independent clients would be.
+  return new http.Agent({ keepAlive: true, maxSockets: 8192, maxFreeSockets: 2048 })
+}
+
+/**
+ * Open-loop load: requests are sent at a fixed rate whatever the responses do — unlike a
+ * closed-loop tool (autocannon, wrk), which slows down with the server and so hides its collapse.
+ * Each request has a client timeout counted from when it was due; it resolves when every request
+ * of every phase has settled.
+ */
+export async function runOpenLoop(options: OpenLoopOptions): Promise<PhaseResult[]> {
+  const host = options.host ?? '127.0.0.1'
+  const timeoutMs = options.timeoutMs ?? 1000
+  const users = options.users ?? 10_000
+  const bucketMs = options.bucketMs ?? 100
+  const agent = options.agent ?? createAgent()
+  const random = seededRandom(options.seed ?? 1)
+  const totalWeight = options.mix.reduce((sum, kind) => sum + kind.weight, 0)
+  const results: PhaseResult[] = options.phases.map((phase) => {
+    const byKind: Record<string, KindResult> = {}
+    for (const kind of options.mix) byKind[kind.name] = { offered: 0, ok: 0, shed: 0, timedOut: 0, errors: 0, latenciesMs: [] }
+    return { name: phase.name, ratePerSecond: phase.ratePerSecond, sentPerSecond: 0, durationMs: phase.durationMs, byKind, timeline: [], bucketMs }
+  })
+
+  let pending = 0
+  let finishedSending = false
+  let resolveDone: () => void = () => {}
+  const done = new Promise<void>((resolve) => { resolveDone = resolve })
+  const start = performance.now()
+
+  function pick(): RequestKind {
+    let r = random() * totalWeight
+    for (const kind of options.mix) {
+      r -= kind.weight
+      if (r < 0) return kind
+    }
+    return options.mix[options.mix.length - 1]!
+  }
+
+  function fire(phase: PhaseResult, phaseStart: number, dueAt: number): void {
+    const kind = pick()
+    const result = phase.byKind[kind.name]!
+    const index = Math.max(0, Math.floor((dueAt - phaseStart) / bucketMs))
+    while (phase.timeline.length <= index) phase.timeline.push({ sent: 0, ok: 0, shed: 0, timedOut: 0, errors: 0 })
+    const slot = phase.timeline[index]!
+    result.offered++
+    slot.sent++
+    pending++
+    let settled = false
+    const settle = (outcome: 'ok' | 'shed' | 'timedOut' | 'errors'): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      result[outcome]++
+      slot[outcome]++
+      if (outcome === 'ok') result.latenciesMs.push(performance.now() - start - dueAt)
+      if (--pending === 0 && finishedSending) resolveDone()
+    }
+    const request = http.request({
+      host, port: options.port, path: kind.path, agent,
+      headers: { 'x-user-id': String(Math.floor(random() * users)) }
+    }, (response) => {
+      const status = response.statusCode ?? 0
+      response.resume()
+      response.on('end', () => {
+        settle(status >= 200 && status < 300 ? 'ok' : status === 503 || status === 429 ? 'shed' : 'errors')
+      })
+      response.on('error', () => settle('errors'))
+    })
+    const timer = setTimeout(() => {
+      settle('timedOut')
+      request.destroy()
+    }, Math.max(1, timeoutMs - (performance.now() - start - dueAt)))
+    request.on('error', () => settle('errors'))
+    request.end()
+  }
+
+  let phaseStart = 0
+  for (const [i, phase] of options.phases.entries()) {
+    const result = results[i]!
+    const intervalMs = 1000 / phase.ratePerSecond
+    const total = Math.round(phase.durationMs / intervalMs)
+    let sent = 0
+    await new Promise<void>((resolve) => {
+      const tick = (): void => {
+        const elapsed = performance.now() - start - phaseStart
+        const due = Math.min(Math.floor(elapsed / intervalMs) + 1, total)
+        while (sent < due) fire(result, phaseStart, phaseStart + sent++ * intervalMs)
+        if (sent >= total && elapsed >= phase.durationMs) return resolve()
+        setTimeout(tick, 1)
+      }
+      tick()
+    })
+    result.sentPerSecond = (sent * 1000) / phase.durationMs
+    phaseStart += phase.durationMs
+  }
+  finishedSending = true
+  if (pending > 0) await done
+  if (options.agent === undefined) agent.destroy()
+  return results
+}
+
+/**
+ * Closed loop at `concurrency`: the most the server completes per second — its capacity, which
+ * the open-loop steps are scaled to.
+ */
+export async function measureCapacity(options: {
+  host?: string, port: number, path: string, concurrency: number, durationMs: number, warmupMs?: number
+}): Promise<number> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: options.concurrency })
+  const host = options.host ?? '127.0.0.1'
+  let counting = false
+  let completed = 0
+  let stop = false
+  const one = (): Promise<void> => new Promise((resolve) => {
+    const request = http.get({ host, port: options.port, path: options.path, agent }, (response) => {
+      response.resume()
+      response.on('end', () => {
+        if (counting && (response.statusCode ?? 0) < 300) completed++
+        resolve()
+      })
+    })
+    request.on('error', () => resolve())
+  })
+  const worker = async (): Promise<void> => {
+    while (!stop) await one()
+  }
+  const workers = Array.from({ length: options.concurrency }, worker)
+  await new Promise((resolve) => setTimeout(resolve, options.warmupMs ?? 1000))
+  counting = true
+  const start = performance.now()
+  await new Promise((resolve) => setTimeout(resolve, options.durationMs))
+  counting = false
+  const elapsed = performance.now() - start
+  stop = true
+  await Promise.all(workers)
+  agent.destroy()
+  return (completed * 1000) / elapsed
+}
+
+/** Nearest-rank quantile of unsorted values (sorts a copy). */
+export function quantile(values: readonly number[], q: number): number {
+  if (values.length === 0) return 0
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!
+}

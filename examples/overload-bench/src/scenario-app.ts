@@ -1,0 +1,113 @@
+import underPressure from '@fastify/under-pressure'
+import loadShedding from '@spillway/load-shedding'
+import Fastify, { type FastifyInstance } from 'fastify'
+
+/** CPU: each request burns ~2 ms of synchronous work. IO: each waits for one of 8 pooled "connections" held 20 ms. */
+export type Scenario = 'cpu' | 'io'
+export type Target = 'unprotected' | 'under-pressure' | 'spillway'
+
+export const SCENARIOS: readonly Scenario[] = ['cpu', 'io']
+export const TARGETS: readonly Target[] = ['unprotected', 'under-pressure', 'spillway']
+
+export interface ScenarioOptions {
+  scenario: Scenario
+  target: Target
+  /** Iterations of the CPU loop that cost ~2 ms on this machine (see `calibrateCpuWork`). */
+  cpuIterations: number
+  /** IO scenario: pool size and how long a request holds a connection. */
+  poolSize?: number
+  holdMs?: number
+}
+
+/** The routes every target serves; the priority is route config, so all three targets see the same traffic. */
+export const ROUTES = [
+  { path: '/high', priority: 'high' },
+  { path: '/normal', priority: 'normal' },
+  { path: '/low', priority: 'low' }
+] as const
+
+let sink = 0
+/** A fixed amount of CPU work, so that every target's process pays the same per request. */
+export function burnCpu(iterations: number): number {
+  let x = sink
+  for (let i = 0; i < iterations; i++) x = (x * 1103515245 + 12345 + i) % 2147483647
+  sink = x
+  return x
+}
+
+/** Iterations of `burnCpu` that take `targetMs` on this machine (median of a few trials). */
+export function calibrateCpuWork(targetMs = 2): number {
+  const probe = 200_000
+  burnCpu(probe)
+  const trials: number[] = []
+  for (let i = 0; i < 9; i++) {
+    const start = performance.now()
+    burnCpu(probe)
+    trials.push(performance.now() - start)
+  }
+  trials.sort((a, b) => a - b)
+  const msPerProbe = trials[4] ?? 1
+  return Math.max(1, Math.round((probe * targetMs) / msPerProbe))
+}
+
+/** A FIFO pool of connections, like a database client's: requests queue for a free connection. */
+export class FakePool {
+  readonly size: number
+  readonly holdMs: number
+  #free: number
+  readonly #waiters: Array<() => void> = []
+
+  constructor(size: number, holdMs: number) {
+    this.size = size
+    this.holdMs = holdMs
+    this.#free = size
+  }
+
+  get waiting(): number {
+    return this.#waiters.length
+  }
+
+  async query(): Promise<void> {
+    if (this.#free > 0) this.#free--
+    else await new Promise<void>((resolve) => this.#waiters.push(resolve))
+    await new Promise((resolve) => setTimeout(resolve, this.holdMs))
+    const next = this.#waiters.shift()
+    if (next !== undefined) next()
+    else this.#free++
+  }
+}
+
+/** The Fastify app of one scenario behind one target. */
+export async function createScenarioApp(options: ScenarioOptions): Promise<FastifyInstance> {
+  const { scenario, target, cpuIterations } = options
+  const app = Fastify({ logger: false })
+  const pool = new FakePool(options.poolSize ?? 8, options.holdMs ?? 20)
+
+  if (target === 'under-pressure') {
+    // Tuned as the issue describes: tail-ish event-loop delay 10 ms or ELU 0.9, sampled every 100 ms
+    // (the default is 1 s); the health route lets requests through via its pressureHandler.
+    await app.register(underPressure, { maxEventLoopDelay: 10, maxEventLoopUtilization: 0.9, sampleInterval: 100, retryAfter: 1 })
+  } else if (target === 'spillway') {
+    await app.register(loadShedding, {
+      bypass: ['/health'],
+      cohortKey: (request) => {
+        const user = request.headers['x-user-id']
+        return typeof user === 'string' ? user : undefined
+      },
+      statusRoute: '/_load-shedding'
+    })
+  }
+
+  const work = scenario === 'cpu'
+    ? async () => { burnCpu(cpuIterations) }
+    : async () => { await pool.query() }
+
+  for (const route of ROUTES) {
+    app.get(route.path, { config: { priority: route.priority } }, async () => {
+      await work()
+      return { ok: true }
+    })
+  }
+  app.get('/health', { config: { loadShedding: false, pressureHandler: () => undefined } }, async () => ({ ok: true }))
+  return app
+}

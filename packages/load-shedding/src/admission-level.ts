@@ -1,0 +1,163 @@
+import { checkNumber, checkOptionsObject } from '@spillway/latency-window'
+import { failOption } from './errors.js'
+
+export interface AdmissionLevelOptions {
+  /** Number of levels (priorities × cohorts). */
+  levels: number
+  /** Levels below this are never shed by the threshold (the `critical` priority). */
+  floor: number
+  /** Least share of the admitted traffic cut per overloaded update, (0, 1). Default 0.1. */
+  tightenRatio?: number
+  /** Most share cut per update, however severe the overload. Default 0.5. */
+  maxTightenRatio?: number
+  /** Share of admitted traffic added back per calm update. Default 0.05. */
+  relaxRatio?: number
+  /** A calm update re-admits at least this share of the remembered capacity at once. Default 0.9. */
+  capacityShare?: number
+  /** Updates after a cut during which an overload does not cut again. Default 1. */
+  holdUpdates?: number
+}
+
+/**
+ * The priority threshold: which (priority, cohort) levels are admitted. Level 0 is the most
+ * important; a request is admitted when its level is below `admitted`.
+ *
+ * After DAGOR (SoCC 2018, §4.2): keep a histogram of arrivals per level and, on every update, move
+ * the threshold so that the admitted arrival rate becomes a target —
+ *
+ *   overloaded: target = admittedRate × (1 − clamp(tightenRatio × severity, tightenRatio, maxTightenRatio))
+ *   calm:       target = max(admittedRate × (1 + relaxRatio), capacityShare × capacity)
+ *
+ * where `capacity` is a moving average of the admitted rate at the moments the server was found
+ * overloaded (what it could not quite take). Tightening is fast (10–50% per update), relaxing slow
+ * (5% per update) except straight back up to 90% of the remembered capacity, which makes shedding
+ * end within a few updates once the overload stops without re-admitting a known overload.
+ * After a cut, the next `holdUpdates` overloaded updates do not cut again: the signals lag the
+ * admission by the time the queue left behind takes to drain (CoDel's lesson, RFC 8289: act on a
+ * standing queue, not on the one you already acted on).
+ * The histogram is an exponential moving average of arrivals per second (weight ½ per update), so
+ * one noisy interval does not move the threshold much.
+ */
+export class AdmissionLevel {
+  readonly levels: number
+  readonly floor: number
+  readonly tightenRatio: number
+  readonly maxTightenRatio: number
+  readonly relaxRatio: number
+  readonly capacityShare: number
+  readonly holdUpdates: number
+  /** Arrivals per level since the last update; the hot path increments it. */
+  readonly arrivals: Uint32Array
+  readonly #ratePerSecond: Float64Array
+  #admitted: number
+  #capacityPerSecond = 0
+  #hold = 0
+
+  constructor(options: AdmissionLevelOptions) {
+    const o = checkOptionsObject<AdmissionLevelOptions>('admission', options, failOption)
+    this.levels = checkNumber('levels', o.levels, { min: 1, integer: true, fail: failOption })
+    this.floor = checkNumber('floor', o.floor, { min: 0, max: this.levels, integer: true, fail: failOption })
+    this.tightenRatio = checkNumber('tightenRatio', o.tightenRatio ?? 0.1, { min: 0.001, max: 0.99, fail: failOption })
+    this.maxTightenRatio = checkNumber('maxTightenRatio', o.maxTightenRatio ?? 0.5, { min: this.tightenRatio, max: 0.99, fail: failOption })
+    this.relaxRatio = checkNumber('relaxRatio', o.relaxRatio ?? 0.05, { min: 0.001, max: 10, fail: failOption })
+    this.capacityShare = checkNumber('capacityShare', o.capacityShare ?? 0.9, { min: 0, max: 1, fail: failOption })
+    this.holdUpdates = checkNumber('holdUpdates', o.holdUpdates ?? 1, { min: 0, max: 100, integer: true, fail: failOption })
+    this.arrivals = new Uint32Array(this.levels)
+    this.#ratePerSecond = new Float64Array(this.levels)
+    this.#admitted = this.levels
+  }
+
+  /** Levels `[0, admitted)` are admitted. */
+  get admitted(): number {
+    return this.#admitted
+  }
+
+  /** Share of the sheddable levels currently shed: 0 none, 1 all but the floor. */
+  get shedShare(): number {
+    const sheddable = this.levels - this.floor
+    return sheddable === 0 ? 0 : (this.levels - this.#admitted) / sheddable
+  }
+
+  /** Remembered capacity, admitted requests per second (0 until the first overload). */
+  get capacityPerSecond(): number {
+    return this.#capacityPerSecond
+  }
+
+  /** Smoothed arrival rate of all levels, per second. */
+  get arrivalRatePerSecond(): number {
+    return this.#rateBelow(this.levels)
+  }
+
+  /** Smoothed arrival rate of the admitted levels, per second. */
+  get admittedRatePerSecond(): number {
+    return this.#rateBelow(this.#admitted)
+  }
+
+  /**
+   * Folds the arrivals counted since the last update into the histogram and moves the threshold.
+   * @param elapsedMs time since the last update
+   * @param overloaded whether any signal said the server is overloaded in that time
+   * @param severity how far past its limit the worst signal is (1 = just at it)
+   */
+  update(elapsedMs: number, overloaded: boolean, severity: number): number {
+    const perSecond = elapsedMs > 0 ? 1000 / elapsedMs : 0
+    const rates = this.#ratePerSecond
+    for (let i = 0; i < this.levels; i++) {
+      rates[i] = 0.5 * (rates[i] ?? 0) + 0.5 * (this.arrivals[i] ?? 0) * perSecond
+      this.arrivals[i] = 0
+    }
+    const admittedRate = this.#rateBelow(this.#admitted)
+    if (overloaded && this.#hold > 0) {
+      // A cut shows in the signals only once the backlog it left has drained; cutting again before
+      // that would count the same overload twice and overshoot.
+      this.#hold--
+    } else if (overloaded) {
+      this.#hold = this.holdUpdates
+      const cut = Math.min(this.maxTightenRatio, Math.max(this.tightenRatio, this.tightenRatio * severity))
+      this.#capacityPerSecond = this.#capacityPerSecond === 0
+        ? admittedRate
+        : 0.7 * this.#capacityPerSecond + 0.3 * admittedRate
+      this.#admitted = Math.max(this.floor, Math.min(this.#admitted, this.#highestLevelWithin(admittedRate * (1 - cut))))
+    } else if (this.#admitted < this.levels) {
+      this.#hold = 0
+      const target = Math.max(admittedRate * (1 + this.relaxRatio), this.capacityShare * this.#capacityPerSecond)
+      this.#admitted = Math.max(this.#admitted + 1, this.#lowestLevelReaching(target))
+    }
+    return this.#admitted
+  }
+
+  /** Forgets the histogram, the capacity and the threshold. */
+  reset(): void {
+    this.arrivals.fill(0)
+    this.#ratePerSecond.fill(0)
+    this.#capacityPerSecond = 0
+    this.#hold = 0
+    this.#admitted = this.levels
+  }
+
+  #rateBelow(level: number): number {
+    let sum = 0
+    for (let i = 0; i < level; i++) sum += this.#ratePerSecond[i] ?? 0
+    return sum
+  }
+
+  /** The most levels whose total rate stays within `target`. */
+  #highestLevelWithin(target: number): number {
+    let sum = 0
+    for (let i = 0; i < this.levels; i++) {
+      sum += this.#ratePerSecond[i] ?? 0
+      if (sum > target) return i
+    }
+    return this.levels
+  }
+
+  /** The fewest levels whose total rate reaches `target` (all of them when none do). */
+  #lowestLevelReaching(target: number): number {
+    let sum = 0
+    for (let i = 0; i < this.levels; i++) {
+      sum += this.#ratePerSecond[i] ?? 0
+      if (sum >= target) return i + 1
+    }
+    return this.levels
+  }
+}

@@ -1,0 +1,202 @@
+import {
+  PRIORITIES, PRIORITY_RANK, checkBoolean, checkFunction, checkNumber, checkOneOf, checkOptionsObject, describeValue,
+  isPriority, optionMessage, type Priority
+} from '@spillway/latency-window'
+import type { FastifyRequest } from 'fastify'
+import { AimdLimit, type AimdLimitOptions } from './aimd-limit.js'
+import { failOption } from './errors.js'
+import { Gradient2Limit, type Gradient2LimitOptions } from './gradient2-limit.js'
+import type { LimitAlgorithm } from './limit-algorithm.js'
+import type { LoadSheddingMode, LoadSignal } from './load-shedder.js'
+
+export interface LoadSheddingOptions {
+  /** `enforce` refuses; `shadow` decides and counts but refuses nothing. Default `enforce`. */
+  mode?: LoadSheddingMode
+  /** Concurrency-limit algorithm: `gradient2`, `aimd`, or your own `LimitAlgorithm`. Default `gradient2`. */
+  algorithm?: 'gradient2' | 'aimd' | LimitAlgorithm
+  gradient2?: Gradient2LimitOptions
+  aimd?: AimdLimitOptions
+  /** Share of the concurrency limit each priority may fill. Default `{ critical: 2, high: 1.25, normal: 1, low: 0.8 }`. */
+  shares?: Partial<Record<Priority, number>>
+  /** Control interval: signals are read and the threshold and limit move this often, ms. Default 100. */
+  intervalMs?: number
+  /** Median event-loop delay in an interval that counts as overload, ms. Default 25. */
+  targetDelayMs?: number
+  /** The delay counts only when the loop was at least this busy in the interval. Default 0.8. */
+  minUtilization?: number
+  /** Utilization (smoothed over two intervals) that counts as overload whatever the delay. Default 0.95. */
+  maxUtilization?: number
+  /** Read the event loop at all (turn off for a service whose loop you do not want to act on). Default true. */
+  eventLoop?: boolean
+  /**
+   * Longest a request may have waited unread in its socket (how far into a loop turn it is read)
+   * before it is shed at once, per priority, ms. Default `{ high: 3, normal: 2, low: 1 } × targetDelayMs`;
+   * `critical` is never shed for it.
+   */
+  maxQueueMs?: Partial<Record<Exclude<Priority, 'critical'>, number>>
+  /** Least share of admitted traffic cut per overloaded interval. Default 0.1. */
+  tightenRatio?: number
+  /** Most share cut per interval. Default 0.5. */
+  maxTightenRatio?: number
+  /** Share of admitted traffic re-admitted per calm interval. Default 0.05. */
+  relaxRatio?: number
+  /** Cohorts per priority. Default 128. */
+  cohorts?: number
+  /** The user or tenant key a request's cohort is hashed from; without it requests are dealt round-robin. */
+  cohortKey?: (request: FastifyRequest) => string | undefined
+  /** Cohorts are re-drawn (hash re-salted) this often, on the wall clock so every instance agrees, ms. Default 3 600 000. */
+  cohortRotateMs?: number
+  /** Priority of a request nothing else names. Default `normal`. */
+  defaultPriority?: Priority
+  /** Priority from the request, when the route's config names none. */
+  priority?: (request: FastifyRequest) => Priority | undefined
+  /** A request header to read the priority from — only set it when a trusted proxy sets that header. Default none. */
+  priorityHeader?: string
+  /** Route URLs (as registered, e.g. `/health`) never shed. Default `[]`. */
+  bypass?: readonly string[]
+  /** 503 (default) or 429. */
+  statusCode?: 503 | 429
+  /** Retry-After range: `min` when barely shedding, `max` when shedding everything, jittered ±50%, ms. Default 1000 / 10000. */
+  retryAfterMs?: { min?: number, max?: number }
+  /** A header carrying the client's absolute deadline (Unix epoch ms); a request read after it is dropped. Default none. */
+  deadlineHeader?: string
+  /** User signals: ratios where ≥ 1 means overloaded (heap, pool wait…). Default none. */
+  signals?: Record<string, LoadSignal>
+  /** Path of a GET route reporting the state as JSON, or false. Default false. */
+  statusRoute?: string | false
+}
+
+export interface NormalizedOptions {
+  mode: LoadSheddingMode
+  limit: LimitAlgorithm
+  shares: number[]
+  intervalMs: number
+  targetDelayMs: number
+  minUtilization: number
+  maxUtilization: number
+  eventLoop: boolean
+  maxQueueMs: number[]
+  tightenRatio: number
+  maxTightenRatio: number
+  relaxRatio: number
+  cohorts: number
+  cohortKey: ((request: FastifyRequest) => string | undefined) | undefined
+  cohortRotateMs: number
+  defaultRank: number
+  priority: ((request: FastifyRequest) => Priority | undefined) | undefined
+  priorityHeader: string | undefined
+  bypass: ReadonlySet<string>
+  statusCode: 503 | 429
+  minRetryAfterMs: number
+  maxRetryAfterMs: number
+  deadlineHeader: string | undefined
+  signals: Record<string, LoadSignal>
+  statusRoute: string | undefined
+}
+
+const DEFAULT_SHARES: Readonly<Record<Priority, number>> = { critical: 2, high: 1.25, normal: 1, low: 0.8 }
+
+function checkHeaderName(option: string, value: unknown): string | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'string' || !/^[!#$%&'*+.^`|~\w-]+$/.test(value)) {
+    throw failOption(optionMessage(option, value, 'an HTTP header name'))
+  }
+  // Node lower-cases incoming header names.
+  return value.toLowerCase()
+}
+
+function checkLimit(options: Partial<LoadSheddingOptions>): LimitAlgorithm {
+  const algorithm = options.algorithm ?? 'gradient2'
+  if (typeof algorithm === 'object' && algorithm !== null) {
+    checkFunction('algorithm.onSample', (algorithm as Partial<LimitAlgorithm>).onSample, failOption)
+    checkNumber('algorithm.limit', algorithm.limit, { min: 1, fail: failOption })
+    return algorithm
+  }
+  const name = checkOneOf('algorithm', algorithm, ['gradient2', 'aimd'], failOption)
+  return name === 'aimd' ? new AimdLimit(options.aimd) : new Gradient2Limit(options.gradient2)
+}
+
+/** Validates every option once, at registration; a bad one throws `SPILLWAY_LOAD_SHEDDING_OPTIONS`. */
+export function normalizeOptions(input: unknown): NormalizedOptions {
+  const options = checkOptionsObject<LoadSheddingOptions>('options', input, failOption)
+  const sharesInput = checkOptionsObject<Record<Priority, number>>('shares', options.shares, failOption)
+  for (const key of Object.keys(sharesInput)) {
+    if (!isPriority(key)) throw failOption(optionMessage('shares', key, `keyed by ${PRIORITIES.join(', ')}`))
+  }
+  const shares = PRIORITIES.map((priority) =>
+    checkNumber(`shares.${priority}`, sharesInput[priority] ?? DEFAULT_SHARES[priority], { min: 0.01, max: 100, fail: failOption }))
+  const retry = checkOptionsObject<{ min: number, max: number }>('retryAfterMs', options.retryAfterMs, failOption)
+  const minRetryAfterMs = checkNumber('retryAfterMs.min', retry.min ?? 1000, { min: 0, fail: failOption })
+  const maxRetryAfterMs = checkNumber('retryAfterMs.max', retry.max ?? Math.max(10_000, minRetryAfterMs),
+    { min: minRetryAfterMs, fail: failOption })
+  const bypass = options.bypass ?? []
+  if (!Array.isArray(bypass) || bypass.some((url) => typeof url !== 'string')) {
+    throw failOption(optionMessage('bypass', bypass, 'an array of route URLs'))
+  }
+  const signals = checkOptionsObject<Record<string, LoadSignal>>('signals', options.signals, failOption)
+  const checkedSignals: Record<string, LoadSignal> = {}
+  for (const [name, fn] of Object.entries(signals)) checkedSignals[name] = checkFunction<LoadSignal>(`signals.${name}`, fn, failOption)
+  const statusRoute = options.statusRoute ?? false
+  if (statusRoute !== false && (typeof statusRoute !== 'string' || !statusRoute.startsWith('/'))) {
+    throw failOption(optionMessage('statusRoute', statusRoute, 'a path starting with "/" or false'))
+  }
+  const statusCode = options.statusCode ?? 503
+  if (statusCode !== 503 && statusCode !== 429) throw failOption(optionMessage('statusCode', statusCode, '503 or 429'))
+  const defaultPriority = options.defaultPriority ?? 'normal'
+  if (!isPriority(defaultPriority)) {
+    throw failOption(optionMessage('defaultPriority', defaultPriority, `one of ${PRIORITIES.join(', ')}`))
+  }
+  const targetDelayMs = checkNumber('targetDelayMs', options.targetDelayMs ?? 25, { min: 1, max: 60_000, fail: failOption })
+  const queueInput = checkOptionsObject<Record<string, number>>('maxQueueMs', options.maxQueueMs, failOption)
+  for (const key of Object.keys(queueInput)) {
+    if (key !== 'high' && key !== 'normal' && key !== 'low') throw failOption(optionMessage('maxQueueMs', key, 'keyed by high, normal, low'))
+  }
+  const maxQueueMs = [
+    Number.POSITIVE_INFINITY,
+    checkNumber('maxQueueMs.high', queueInput.high ?? 3 * targetDelayMs, { min: 0, fail: failOption }),
+    checkNumber('maxQueueMs.normal', queueInput.normal ?? 2 * targetDelayMs, { min: 0, fail: failOption }),
+    checkNumber('maxQueueMs.low', queueInput.low ?? targetDelayMs, { min: 0, fail: failOption })
+  ]
+  const tightenRatio = checkNumber('tightenRatio', options.tightenRatio ?? 0.1, { min: 0.001, max: 0.99, fail: failOption })
+  return {
+    mode: checkOneOf('mode', options.mode ?? 'enforce', ['enforce', 'shadow'], failOption),
+    limit: checkLimit(options),
+    shares,
+    intervalMs: checkNumber('intervalMs', options.intervalMs ?? 100, { min: 10, max: 60_000, fail: failOption }),
+    targetDelayMs,
+    maxQueueMs,
+    minUtilization: checkNumber('minUtilization', options.minUtilization ?? 0.8, { min: 0, max: 1, fail: failOption }),
+    maxUtilization: checkNumber('maxUtilization', options.maxUtilization ?? 0.95, { min: 0.01, max: 1.01, fail: failOption }),
+    eventLoop: checkBoolean('eventLoop', options.eventLoop ?? true, failOption),
+    tightenRatio,
+    maxTightenRatio: checkNumber('maxTightenRatio', options.maxTightenRatio ?? Math.max(0.5, tightenRatio),
+      { min: tightenRatio, max: 0.99, fail: failOption }),
+    relaxRatio: checkNumber('relaxRatio', options.relaxRatio ?? 0.05, { min: 0.001, max: 10, fail: failOption }),
+    cohorts: checkNumber('cohorts', options.cohorts ?? 128, { min: 1, max: 4096, integer: true, fail: failOption }),
+    cohortKey: options.cohortKey === undefined
+      ? undefined
+      : checkFunction<(request: FastifyRequest) => string | undefined>('cohortKey', options.cohortKey, failOption),
+    cohortRotateMs: checkNumber('cohortRotateMs', options.cohortRotateMs ?? 3_600_000, { min: 1000, fail: failOption }),
+    defaultRank: PRIORITY_RANK[defaultPriority],
+    priority: options.priority === undefined
+      ? undefined
+      : checkFunction<(request: FastifyRequest) => Priority | undefined>('priority', options.priority, failOption),
+    priorityHeader: checkHeaderName('priorityHeader', options.priorityHeader),
+    bypass: new Set(bypass),
+    statusCode,
+    minRetryAfterMs,
+    maxRetryAfterMs,
+    deadlineHeader: checkHeaderName('deadlineHeader', options.deadlineHeader),
+    signals: checkedSignals,
+    statusRoute: statusRoute === false ? undefined : statusRoute
+  }
+}
+
+/** A route's `config.priority`, checked when the route is added. */
+export function checkRoutePriority(url: string, value: unknown): Priority | undefined {
+  if (value === undefined) return undefined
+  if (!isPriority(value)) {
+    throw failOption(`route ${url}: config.priority must be one of ${PRIORITIES.join(', ')}, got ${describeValue(value)}`)
+  }
+  return value
+}
