@@ -3,7 +3,7 @@
  * does not share its event loop. `bare`: Fastify alone; `meter-only`: with the shared
  * request meter of @spillway/latency-window that any Spillway plugin installs; `plugin`: with @spillway/degradation
  * registered (measuring every request, evaluating every 500 ms); `plugin-feature`: the same, with
- * the handler asking `request.feature()` once. Prints the port, then serves until killed.
+ * the handler asking `request.feature()` once; `plugin-no-header`: `header: false` (no `onSend` hook). Prints the port, then serves until killed.
  */
 import Fastify from 'fastify'
 import { meterFastify } from '@spillway/latency-window/fastify'
@@ -13,8 +13,9 @@ const mode = process.argv[2] ?? 'bare'
 const app = Fastify()
 // The shared meter alone (what any Spillway plugin costs, counted once with several).
 if (mode === 'meter-only') meterFastify(app, 'bench')
-if (mode === 'plugin' || mode === 'plugin-feature') {
+if (mode.startsWith('plugin')) {
   await app.register(degradation, {
+    header: mode === 'plugin-no-header' ? false : 'Spillway-Degraded',
     features: [
       { name: 'recommendations', offAtLevel: 1, fallback: [] },
       { name: 'search_suggestions', offAtLevel: 2 },

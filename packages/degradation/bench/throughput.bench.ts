@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url'
 const ROUNDS = Number(process.env.ROUNDS ?? 20)
 const SECONDS = Number(process.env.SECONDS ?? 1)
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 8)
-const MODES = ['bare', 'meter-only', 'plugin', 'plugin-feature'] as const
+const MODES = ['bare', 'meter-only', 'plugin', 'plugin-feature', 'plugin-no-header'] as const
 type Mode = (typeof MODES)[number]
 
 const serverFile = fileURLToPath(new URL('./server.ts', import.meta.url))
@@ -98,8 +98,8 @@ const median = (values: number[]) => {
   return sorted[Math.floor(sorted.length / 2)] as number
 }
 
-const rps: Record<Mode, number[]> = { bare: [], 'meter-only': [], plugin: [], 'plugin-feature': [] }
-const cpu: Record<Mode, number[]> = { bare: [], 'meter-only': [], plugin: [], 'plugin-feature': [] }
+const rps: Record<Mode, number[]> = { bare: [], 'meter-only': [], plugin: [], 'plugin-feature': [], 'plugin-no-header': [] }
+const cpu: Record<Mode, number[]> = { bare: [], 'meter-only': [], plugin: [], 'plugin-feature': [], 'plugin-no-header': [] }
 console.log(`Node ${process.version}, ${CONNECTIONS} connections, ${ROUNDS} rounds × ${SECONDS} s per mode, modes alternating`)
 const servers = new Map<Mode, { child: ChildProcess, port: number }>()
 try {
