@@ -22,7 +22,7 @@ t.test('latency up: level up at once, features off in order, header; latency dow
       { name: 'image_processing', offAtLevel: 3 }
     ],
     // Latency only: the event loop of a shared CI machine is not what this test is about.
-    thresholds: { latencyMs: [40, 100, 200], eventLoopDelayMs: false, pressure: false },
+    thresholds: { latencyMs: [40, 150, 250], eventLoopDelayMs: false, pressure: false },
     percentile: 0.9,
     recoverRatio: 0.5,
     dwellMs: 500,
@@ -75,6 +75,7 @@ t.test('latency up: level up at once, features off in order, header; latency dow
     t.same(JSON.parse((await get(port, '/recommendations')).body), ['personal'])
     t.equal(await flags.getBooleanValue('recommendations', false), true, 'OpenFeature: on while healthy')
 
+    // 60 ms: past the first threshold, with room below the second for a busy machine's timer lag.
     delayMs = 60
     await waitFor('level 1', () => app.degradation.level >= 1, 3000)
     t.equal(app.degradation.level, 1, '60 ms at p90: level 1')
@@ -88,11 +89,11 @@ t.test('latency up: level up at once, features off in order, header; latency dow
     t.same(JSON.parse(gated.body), [])
     t.equal(gated.headers['spillway-degraded'], 'recommendations')
 
-    delayMs = 300
+    delayMs = 400
     await waitFor('level 3', () => app.degradation.level === 3, 3000)
     const rise = events.filter((e) => e.to > e.from)
     t.same(rise.map((e) => [e.from, e.to]), [[0, 1], [1, 3]], 'up at once: from 1 straight to 3')
-    t.match(rise.at(-1), { reason: 'latencyMs', threshold: 200 })
+    t.match(rise.at(-1), { reason: 'latencyMs', threshold: 250 })
     page = await get(port, '/page')
     t.same(JSON.parse(page.body), { recommendations: false, analytics: false, search_suggestions: false, image_processing: false })
     t.equal(page.headers['spillway-degraded'], 'recommendations, analytics, search_suggestions, image_processing')
