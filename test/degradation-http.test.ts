@@ -5,7 +5,8 @@
  * does not flap.
  */
 import t from 'tap'
-import degradation, { DegradationProvider, type DegradationEvent } from '../packages/degradation/src/index.js'
+import degradation, { type DegradationEvent } from '../packages/degradation/src/index.js'
+import { DegradationProvider } from '../packages/degradation/src/openfeature-provider.js'
 import { Fastify, agent, get, sleep, waitFor as waitUntil } from '../packages/degradation/test/support/http.js'
 import { OpenFeature } from '../packages/degradation/test/support/openfeature.js'
 

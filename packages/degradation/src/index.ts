@@ -1,3 +1,5 @@
+// The OpenFeature provider is the subpath `@spillway/degradation/openfeature`, so that an application
+// not using OpenFeature never loads its SDK.
 export { degradation, degradation as default, spillwayDegradation, DEGRADED_HEADER } from './plugin.js'
 export type { DegradationOptions, DegradationAdminOptions, CallFallback } from './plugin.js'
 export { DegradationOptionsError, InvalidOverrideError, UnknownFeatureError } from './errors.js'
@@ -29,4 +31,3 @@ export {
   type FeatureStatus
 } from './degradation.js'
 export { RedisOverrides, type RedisClientLike, type RedisSubscriberLike, type RedisOverridesOptions } from './redis-overrides.js'
-export { DegradationProvider, DEGRADED_REASON, type DegradationProviderOptions } from './openfeature-provider.js'
