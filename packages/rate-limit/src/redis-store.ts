@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { Redis, Cluster } from 'ioredis'
-import { TOKEN_BUCKET_SCRIPT } from './redis-script.js'
+import { TOKEN_BUCKET_SCRIPT, TOKEN_BUCKETS_SCRIPT } from './redis-script.js'
 import type { BucketPolicy, BucketStore, Decision } from './policy.js'
 
 export type RedisClient = Redis | Cluster
@@ -19,14 +19,34 @@ export interface RedisStoreOptions {
 }
 
 type ScriptCall = (script: string, keyCount: number, ...args: string[]) => Promise<unknown>
+interface ScriptClient { evalsha: ScriptCall, eval: ScriptCall }
+
+function readReply(reply: number[], policyCount: number, out: Decision): Decision {
+  out.allowed = reply[0] === 1
+  out.source = 'store'
+  let retryAfterMs = 0
+  for (let i = 0; i < policyCount; i++) {
+    const result = out.results[i]
+    if (result === undefined) continue
+    const base = 1 + i * 3
+    result.remaining = Number(reply[base])
+    result.retryAfterMs = Number(reply[base + 1])
+    result.resetMs = Number(reply[base + 2])
+    result.allowed = result.retryAfterMs === 0
+    if (result.retryAfterMs > retryAfterMs) retryAfterMs = result.retryAfterMs
+  }
+  out.retryAfterMs = out.allowed ? 0 : retryAfterMs
+  return out
+}
 
 export class RedisStore implements BucketStore {
   readonly prefix: string
   private readonly client: RedisClient
   private readonly ownsClient: boolean
-  private readonly sha = createHash('sha1').update(TOKEN_BUCKET_SCRIPT).digest('hex')
-  /** Capacity/rate arguments per policy list, built once per route rather than per request. */
-  private readonly policyArgs = new WeakMap<readonly BucketPolicy[], string[]>()
+  private readonly singleSha = sha1(TOKEN_BUCKET_SCRIPT)
+  private readonly multiSha = sha1(TOKEN_BUCKETS_SCRIPT)
+  /** Interval and tau (ms) of each policy as the script reads them, by policy index: built once. */
+  private readonly policyArgs: Array<[string, string] | undefined> = []
 
   constructor(options: RedisStoreOptions) {
     this.client = options.client
@@ -39,28 +59,27 @@ export class RedisStore implements BucketStore {
     return `{${this.prefix}:${key}}:${policy.storeId}`
   }
 
-  async take(policies: readonly BucketPolicy[], key: string, cost: number, out: Decision): Promise<Decision> {
+  take(policies: readonly BucketPolicy[], key: string, cost: number, out: Decision): Promise<Decision> {
     const n = policies.length
-    const args: string[] = new Array(n)
-    for (let i = 0; i < n; i++) args[i] = this.bucketKey(policies[i] as BucketPolicy, key)
-    args.push(String(cost))
-    for (const arg of this.argsFor(policies)) args.push(arg)
-    const reply = await this.run(n, args) as number[]
-    out.allowed = reply[0] === 1
-    out.source = 'store'
-    let retryAfterMs = 0
+    const args: string[] = new Array(n * 3 + 1)
+    args[n] = String(cost)
     for (let i = 0; i < n; i++) {
-      const result = out.results[i]
-      if (result === undefined) continue
-      const base = 1 + i * 4
-      result.allowed = reply[base] === 1
-      result.remaining = Number(reply[base + 1])
-      result.retryAfterMs = Number(reply[base + 2])
-      result.resetMs = Number(reply[base + 3])
-      if (result.retryAfterMs > retryAfterMs) retryAfterMs = result.retryAfterMs
+      const policy = policies[i] as BucketPolicy
+      const policyArgs = this.policyArgs[policy.index] ?? this.argsFor(policy)
+      args[i] = this.bucketKey(policy, key)
+      args[n + 1 + 2 * i] = policyArgs[0]
+      args[n + 2 + 2 * i] = policyArgs[1]
     }
-    out.retryAfterMs = out.allowed ? 0 : retryAfterMs
-    return out
+    const script = n === 1 ? TOKEN_BUCKET_SCRIPT : TOKEN_BUCKETS_SCRIPT
+    const client = this.client as unknown as ScriptClient
+    return client.evalsha(n === 1 ? this.singleSha : this.multiSha, n, ...args).then(
+      (reply) => readReply(reply as number[], n, out),
+      (error: unknown) => {
+        if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error
+        // EVAL also loads the script into Redis's cache, so the next EVALSHA succeeds.
+        return client.eval(script, n, ...args).then((reply) => readReply(reply as number[], n, out))
+      }
+    )
   }
 
   async close(): Promise<void> {
@@ -73,24 +92,14 @@ export class RedisStore implements BucketStore {
     }
   }
 
-  private async run(keyCount: number, args: string[]): Promise<unknown> {
-    const client = this.client as unknown as { evalsha: ScriptCall, eval: ScriptCall }
-    try {
-      return await client.evalsha(this.sha, keyCount, ...args)
-    } catch (error) {
-      if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error
-      // EVAL also loads the script into Redis's cache, so the next EVALSHA succeeds.
-      return await client.eval(TOKEN_BUCKET_SCRIPT, keyCount, ...args)
-    }
-  }
-
-  private argsFor(policies: readonly BucketPolicy[]): string[] {
-    let args = this.policyArgs.get(policies)
-    if (args === undefined) {
-      args = []
-      for (const policy of policies) args.push(String(policy.capacity), String(policy.refillPerSecond / 1000))
-      this.policyArgs.set(policies, args)
-    }
+  private argsFor(policy: BucketPolicy): [string, string] {
+    const intervalMs = 1000 / policy.refillPerSecond
+    const args: [string, string] = [String(intervalMs), String(policy.capacity * intervalMs)]
+    this.policyArgs[policy.index] = args
     return args
   }
+}
+
+function sha1(script: string): string {
+  return createHash('sha1').update(script).digest('hex')
 }

@@ -1,0 +1,36 @@
+/**
+ * One benchmark target in its own process, so the load generator never shares its event loop:
+ * a hello-world Fastify route, bare or behind a rate limiter whose limits are high enough that
+ * nothing is refused (the figure is the cost of deciding). Prints `{"port":N}` once listening.
+ */
+import Fastify from 'fastify'
+import { spillwayRateLimit } from '../src/plugin.js'
+
+export const TARGETS = ['bare', 'fastify-rate-limit', 'ours-memory', 'ours-redis'] as const
+export type Target = (typeof TARGETS)[number]
+
+const target = process.argv[2] as Target
+const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+const app = Fastify({ logger: false })
+
+if (target === 'fastify-rate-limit') {
+  // Imported by a computed name: its type declarations merge `rateLimit` into Fastify's interfaces
+  // as ours do, and the two cannot share one type-checked program.
+  const specifier = '@fastify/rate-limit'
+  const { default: fastifyRateLimit } = await import(specifier) as { default: Parameters<typeof app.register>[0] }
+  await app.register(fastifyRateLimit, { max: 1e9, timeWindow: 60_000 })
+} else if (target === 'ours-memory') {
+  await app.register(spillwayRateLimit, { capacity: 1e9, refillPerSecond: 1e9 })
+} else if (target === 'ours-redis') {
+  // A timeout the loaded loop cannot trip: this measures Redis decisions, not the fallback.
+  await app.register(spillwayRateLimit, {
+    capacity: 1e9, refillPerSecond: 1e9, redis: redisUrl, prefix: `bench-rl-${process.pid}`, storeTimeoutMs: 5000
+  })
+} else if (target !== 'bare') {
+  throw new Error(`unknown target ${String(target)}`)
+}
+app.get('/', async () => 'hello world')
+await app.listen({ port: 0, host: '127.0.0.1' })
+const address = app.server.address()
+process.stdout.write(`${JSON.stringify({ port: typeof address === 'object' && address !== null ? address.port : 0 })}\n`)
+process.on('SIGTERM', () => { void app.close().then(() => process.exit(0)) })
