@@ -34,6 +34,17 @@ export class MemoryStore implements BucketStore {
 
   take(policies: readonly BucketPolicy[], key: string, cost: number, out: Decision): Decision {
     const nowMs = this.now()
+    if (policies.length === 1) {
+      // Most routes have one policy: one refill, no all-or-none bookkeeping.
+      const result = out.results[0]
+      if (result !== undefined) {
+        this.bucketFor(policies[0] as BucketPolicy, key, nowMs).take(cost, nowMs, result)
+        out.allowed = result.allowed
+        out.retryAfterMs = result.retryAfterMs
+        out.source = 'store'
+        return out
+      }
+    }
     const buckets = this.scratch
     let allowed = true
     for (let i = 0; i < policies.length; i++) {
