@@ -22,7 +22,10 @@ import { RedisStore } from '../src/redis-store.js'
 import { newDecision, type BucketPolicy } from '../src/policy.js'
 import type { Target } from './server.js'
 
-const HTTP_TARGETS: Target[] = ['bare', 'fastify-rate-limit', 'ours-memory', 'ours-redis']
+// BENCH_TARGETS=bare,noop-hook,two-headers,ours-memory-no-headers,ours-memory splits the cost of
+// deciding: any hook, two header fields of the same size, our decision without and with headers.
+const HTTP_TARGETS = (process.env.BENCH_TARGETS?.split(',') ??
+  ['bare', 'fastify-rate-limit', 'ours-memory', 'ours-memory-no-headers', 'ours-redis']) as Target[]
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 3)
 const WARMUP_S = 1

@@ -6,7 +6,7 @@
 import Fastify from 'fastify'
 import { spillwayRateLimit } from '../src/plugin.js'
 
-export const TARGETS = ['bare', 'fastify-rate-limit', 'ours-memory', 'ours-redis'] as const
+export const TARGETS = ['bare', 'fastify-rate-limit', 'ours-memory', 'ours-redis', 'ours-memory-no-headers', 'noop-hook', 'two-headers'] as const
 export type Target = (typeof TARGETS)[number]
 
 const target = process.argv[2] as Target
@@ -21,6 +21,18 @@ if (target === 'fastify-rate-limit') {
   await app.register(fastifyRateLimit, { max: 1e9, timeWindow: 60_000 })
 } else if (target === 'ours-memory') {
   await app.register(spillwayRateLimit, { capacity: 1e9, refillPerSecond: 1e9 })
+} else if (target === 'ours-memory-no-headers') {
+  await app.register(spillwayRateLimit, { capacity: 1e9, refillPerSecond: 1e9, headers: false })
+} else if (target === 'noop-hook') {
+  // What any onRequest hook costs, for reading the figures above.
+  app.addHook('onRequest', (_request, _reply, done) => done())
+} else if (target === 'two-headers') {
+  // What two header fields of the RateLimit size cost, without any limiting.
+  app.addHook('onRequest', (_request, reply, done) => {
+    reply.header('RateLimit-Policy', '"default";q=1000000000;w=1')
+    reply.header('RateLimit', '"default";r=999999999;t=1')
+    done()
+  })
 } else if (target === 'ours-redis') {
   // A timeout the loaded loop cannot trip: this measures Redis decisions, not the fallback.
   await app.register(spillwayRateLimit, {
