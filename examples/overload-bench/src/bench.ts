@@ -14,7 +14,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { calibrateCpuWork, SCENARIOS, TARGETS, type Scenario, type Target } from './scenario-app.js'
-import { createAgent, measureCapacity, quantile, runOpenLoop, type PhaseResult, type RequestKind } from './open-loop.js'
+import { createClient, measureCapacity, quantile, runOpenLoop, type PhaseResult, type RequestKind } from './open-loop.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const args = process.argv.slice(2)
@@ -144,10 +144,10 @@ async function runScenario(scenario: Scenario, cpuIterations: number): Promise<S
       { name: 'recovery', ratePerSecond: capacityPerSecond * 0.5, durationMs: recoveryMs }
     ]
     const totalMs = phases.reduce((sum, p) => sum + p.durationMs, 0)
-    const agent = createAgent()
+    const client = createClient(server.port)
     const { work, health } = await withHealth(server.port, totalMs,
-      runOpenLoop({ port: server.port, phases, mix: WORK_MIX, timeoutMs: TIMEOUT_MS, agent }))
-    agent.destroy()
+      runOpenLoop({ port: server.port, phases, mix: WORK_MIX, timeoutMs: TIMEOUT_MS, client }))
+    client.close()
     let serverState: unknown
     if (target === 'spillway') {
       serverState = await fetch(`http://127.0.0.1:${server.port}/_load-shedding`).then((r) => r.json()).catch(() => undefined)

@@ -1,5 +1,5 @@
-import http from 'node:http'
 import { performance } from 'node:perf_hooks'
+import { RawClient } from './raw-client.js'
 
 /** One kind of request in the mix, e.g. `{ name: 'high', path: '/high', weight: 10 }`. */
 export interface RequestKind {
@@ -25,7 +25,8 @@ export interface OpenLoopOptions {
   mix: readonly RequestKind[]
   /** Distinct `x-user-id` values (the cohort key). Default 10 000. */
   users?: number
-  agent?: http.Agent
+  /** Connections to reuse across runs; one is made (and closed) per run otherwise. */
+  client?: RawClient
   /** Seed of the arrival mix, so two targets see the same sequence. Default 1. */
   seed?: number
   /** Width of the timeline buckets, ms. Default 100. */
@@ -77,10 +78,12 @@ export function seededRandom(seed: number): () => number {
   }
 }
 
-export function createAgent(): http.Agent {
-  // Enough sockets that the client never queues a request itself: every request is on the wire
-  // when it is due, as independent clients would be.
-  return new http.Agent({ keepAlive: true, maxSockets: 8192, maxFreeSockets: 2048 })
+/**
+ * The generator's connections: as many as are needed, so that every request is on the wire when
+ * it is due, as independent clients would be (the client never queues one itself).
+ */
+export function createClient(port: number, host = '127.0.0.1'): RawClient {
+  return new RawClient(host, port)
 }
 
 /**
@@ -94,7 +97,7 @@ export async function runOpenLoop(options: OpenLoopOptions): Promise<PhaseResult
   const timeoutMs = options.timeoutMs ?? 1000
   const users = options.users ?? 10_000
   const bucketMs = options.bucketMs ?? 100
-  const agent = options.agent ?? createAgent()
+  const client = options.client ?? createClient(options.port, host)
   const random = seededRandom(options.seed ?? 1)
   const totalWeight = options.mix.reduce((sum, kind) => sum + kind.weight, 0)
   const results: PhaseResult[] = options.phases.map((phase) => {
@@ -137,23 +140,13 @@ export async function runOpenLoop(options: OpenLoopOptions): Promise<PhaseResult
       if (outcome === 'ok') result.latenciesMs.push(performance.now() - start - dueAt)
       if (--pending === 0 && finishedSending) resolveDone()
     }
-    const request = http.request({
-      host, port: options.port, path: kind.path, agent,
-      headers: { 'x-user-id': String(Math.floor(random() * users)) }
-    }, (response) => {
-      const status = response.statusCode ?? 0
-      response.resume()
-      response.on('end', () => {
-        settle(status >= 200 && status < 300 ? 'ok' : status === 503 || status === 429 ? 'shed' : 'errors')
-      })
-      response.on('error', () => settle('errors'))
+    const connection = client.get(kind.path, `x-user-id: ${Math.floor(random() * users)}\r\n`, (status) => {
+      settle(status >= 200 && status < 300 ? 'ok' : status === 503 || status === 429 ? 'shed' : 'errors')
     })
     const timer = setTimeout(() => {
       settle('timedOut')
-      request.destroy()
+      connection.abort()
     }, Math.max(1, timeoutMs - (performance.now() - start - dueAt)))
-    request.on('error', () => settle('errors'))
-    request.end()
   }
 
   let phaseStart = 0
@@ -177,7 +170,7 @@ export async function runOpenLoop(options: OpenLoopOptions): Promise<PhaseResult
   }
   finishedSending = true
   if (pending > 0) await done
-  if (options.agent === undefined) agent.destroy()
+  if (options.client === undefined) client.close()
   return results
 }
 
@@ -188,20 +181,15 @@ export async function runOpenLoop(options: OpenLoopOptions): Promise<PhaseResult
 export async function measureCapacity(options: {
   host?: string, port: number, path: string, concurrency: number, durationMs: number, warmupMs?: number
 }): Promise<number> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: options.concurrency })
-  const host = options.host ?? '127.0.0.1'
+  const client = createClient(options.port, options.host)
   let counting = false
   let completed = 0
   let stop = false
   const one = (): Promise<void> => new Promise((resolve) => {
-    const request = http.get({ host, port: options.port, path: options.path, agent }, (response) => {
-      response.resume()
-      response.on('end', () => {
-        if (counting && (response.statusCode ?? 0) < 300) completed++
-        resolve()
-      })
+    client.get(options.path, '', (status) => {
+      if (counting && status >= 200 && status < 300) completed++
+      resolve()
     })
-    request.on('error', () => resolve())
   })
   const worker = async (): Promise<void> => {
     while (!stop) await one()
@@ -215,7 +203,7 @@ export async function measureCapacity(options: {
   const elapsed = performance.now() - start
   stop = true
   await Promise.all(workers)
-  agent.destroy()
+  client.close()
   return (completed * 1000) / elapsed
 }
 

@@ -26,11 +26,11 @@ export interface AdmissionLevelOptions {
  * the threshold so that the admitted arrival rate becomes a target —
  *
  *   overloaded: target = admittedRate × (1 − clamp(tightenRatio × severity, tightenRatio, maxTightenRatio))
- *   calm:       target = max(admittedRate × (1 + relaxRatio), capacityShare × capacity)
+ *   calm:       target = max(admittedRate × max(1 + relaxRatio, growth), capacityShare × capacity)
  *
  * where `capacity` is a moving average of the admitted rate at the moments the server was found
  * overloaded (what it could not quite take). Tightening is fast (10–50% per update), relaxing slow
- * (5% per update) except straight back up to 90% of the remembered capacity, which makes shedding
+ * (5% per update, or the measured headroom the caller passes as `growth`) except straight back up to 90% of the remembered capacity, which makes shedding
  * end within a few updates once the overload stops without re-admitting a known overload.
  * After a cut, the next `holdUpdates` overloaded updates do not cut again: the signals lag the
  * admission by the time the queue left behind takes to drain (CoDel's lesson, RFC 8289: act on a
@@ -98,14 +98,11 @@ export class AdmissionLevel {
    * @param elapsedMs time since the last update
    * @param overloaded whether any signal said the server is overloaded in that time
    * @param severity how far past its limit the worst signal is (1 = just at it)
+   * @param growth on a calm update, the factor the caller knows the admitted rate can grow by
+   *   (from measured headroom); at least `1 + relaxRatio` is used
    */
-  update(elapsedMs: number, overloaded: boolean, severity: number): number {
-    const perSecond = elapsedMs > 0 ? 1000 / elapsedMs : 0
-    const rates = this.#ratePerSecond
-    for (let i = 0; i < this.levels; i++) {
-      rates[i] = 0.5 * (rates[i] ?? 0) + 0.5 * (this.arrivals[i] ?? 0) * perSecond
-      this.arrivals[i] = 0
-    }
+  update(elapsedMs: number, overloaded: boolean, severity: number, growth = 1 + this.relaxRatio): number {
+    this.observe(elapsedMs)
     const admittedRate = this.#rateBelow(this.#admitted)
     if (overloaded && this.#hold > 0) {
       // A cut shows in the signals only once the backlog it left has drained; cutting again before
@@ -120,10 +117,20 @@ export class AdmissionLevel {
       this.#admitted = Math.max(this.floor, Math.min(this.#admitted, this.#highestLevelWithin(admittedRate * (1 - cut))))
     } else if (this.#admitted < this.levels) {
       this.#hold = 0
-      const target = Math.max(admittedRate * (1 + this.relaxRatio), this.capacityShare * this.#capacityPerSecond)
+      const target = Math.max(admittedRate * Math.max(1 + this.relaxRatio, growth), this.capacityShare * this.#capacityPerSecond)
       this.#admitted = Math.max(this.#admitted + 1, this.#lowestLevelReaching(target))
     }
     return this.#admitted
+  }
+
+  /** Folds the arrivals since the last update into the histogram without moving the threshold. */
+  observe(elapsedMs: number): void {
+    const perSecond = elapsedMs > 0 ? 1000 / elapsedMs : 0
+    const rates = this.#ratePerSecond
+    for (let i = 0; i < this.levels; i++) {
+      rates[i] = 0.5 * (rates[i] ?? 0) + 0.5 * (this.arrivals[i] ?? 0) * perSecond
+      this.arrivals[i] = 0
+    }
   }
 
   /** Forgets the histogram, the capacity and the threshold. */

@@ -44,6 +44,8 @@ export interface LoadSheddingState {
   /** 0 when nothing is shed, 1 when everything but `critical` is. Published to the shared meter. */
   pressure: number
   overloaded: boolean
+  /** The last step held the threshold because the loop's backlog was draining. */
+  draining: boolean
   /** Concurrency limit and requests in flight (admitted, not yet finished). */
   limit: number
   inFlight: number
@@ -105,6 +107,10 @@ export class LoadShedder {
   #eventLoop: LoopReading = { delayP50Ms: 0, delayP99Ms: 0, delayMaxMs: 0, utilization: 0, sampledAt: 0 }
   #eventLoopLoad = 0
   #utilization = 0
+  /** Whether the last overload was the event loop's: then its headroom says how fast to relax. */
+  #cpuBound = false
+  #previousDelayP50Ms = 0
+  #draining = false
   #peakInFlight = 0
   #user: Record<string, number> = {}
 
@@ -118,7 +124,8 @@ export class LoadShedder {
       floor: options.cohorts,
       tightenRatio: options.tightenRatio,
       maxTightenRatio: options.maxTightenRatio,
-      relaxRatio: options.relaxRatio
+      relaxRatio: options.relaxRatio,
+      holdUpdates: 0
     })
     this.#shedCounts = new Float64Array(RANKS * SHED_REASONS.length)
     this.#admittedCounts = new Float64Array(RANKS)
@@ -182,6 +189,7 @@ export class LoadShedder {
       overloaded = true
       severity = Math.max(severity, 1)
     }
+    const cpuSeverity = severity
     if (this.#limitShedInInterval > 0) {
       overloaded = true
       severity = Math.max(severity, this.#peakInFlight / Math.max(1, this.limiter.limit))
@@ -206,8 +214,24 @@ export class LoadShedder {
         severity = Math.max(severity, value)
       }
     }
+    // A backlog that is draining fast (median delay down by a quarter or more since the last step)
+    // is the previous cut taking effect: cutting again would overshoot, relaxing would refill it.
+    // Hold, unless something other than the loop says overload.
+    this.#draining = cpuSeverity > 0 && severity === cpuSeverity &&
+      eventLoop.delayP50Ms < 0.75 * this.#previousDelayP50Ms
+    this.#previousDelayP50Ms = eventLoop.delayP50Ms
     this.#overloaded = overloaded
-    this.admission.update(elapsedMs, overloaded, severity)
+    if (this.#draining) {
+      this.admission.observe(elapsedMs)
+      return this.pressure
+    }
+    if (overloaded) this.#cpuBound = severity === cpuSeverity && cpuSeverity > 0
+    // After a CPU overload, a calm loop at utilization u can take about maxUtilization / u times
+    // the admitted work (handlers dominate the loop's time); capped at +25% a step.
+    const growth = this.#cpuBound && this.#utilization > 0
+      ? Math.min(1.25, this.options.maxUtilization / this.#utilization)
+      : 1
+    this.admission.update(elapsedMs, overloaded, severity, growth)
     return this.pressure
   }
 
@@ -217,6 +241,11 @@ export class LoadShedder {
 
   get overloaded(): boolean {
     return this.#overloaded
+  }
+
+  /** The last step found the loop's backlog draining and held the threshold. */
+  get draining(): boolean {
+    return this.#draining
   }
 
   get state(): LoadSheddingState {
@@ -236,6 +265,7 @@ export class LoadShedder {
       mode: this.mode,
       pressure: this.pressure,
       overloaded: this.#overloaded,
+      draining: this.#draining,
       limit: this.limiter.limit,
       inFlight: this.limiter.inFlight,
       threshold: {

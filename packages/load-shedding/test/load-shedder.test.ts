@@ -148,3 +148,32 @@ t.test('threshold decision comes before the limiter', async (t) => {
   for (let step = 0; step < 40; step++) { traffic(s); s.update(step * 100, 100, SATURATED) }
   t.equal(s.decide(3, 3, 0), SHED_THRESHOLD)
 })
+
+t.test('a backlog draining fast holds the threshold: no second cut for the same overload', async (t) => {
+  const s = shedder()
+  traffic(s)
+  s.update(100, 100, SATURATED)
+  const afterCut = s.state.threshold.admittedLevels
+  t.ok(afterCut < 16)
+  traffic(s)
+  s.update(200, 100, { ...SATURATED, delayP50Ms: 60 })
+  t.equal(s.draining, true, 'median delay fell from 100 to 60 ms')
+  t.equal(s.state.threshold.admittedLevels, afterCut, 'held')
+  traffic(s)
+  s.update(300, 100, { ...SATURATED, delayP50Ms: 58 })
+  t.equal(s.draining, false, 'a standing queue again')
+  t.ok(s.state.threshold.admittedLevels < afterCut, 'cut')
+})
+
+t.test('after a CPU overload, a calm loop relaxes by its measured headroom (up to +25% a step)', async (t) => {
+  const slow = shedder()
+  const fast = shedder()
+  for (const s of [slow, fast]) {
+    for (let step = 0; step < 6; step++) { traffic(s); s.update(step * 100, 100, SATURATED) }
+  }
+  // Same cut; now one loop is calm and half idle, the other calm but busy.
+  traffic(slow, 5); slow.update(700, 100, { ...CALM, utilization: 0.95 })
+  traffic(fast, 5); fast.update(700, 100, { ...CALM, utilization: 0.2 })
+  t.ok(fast.state.threshold.admittedLevels > slow.state.threshold.admittedLevels,
+    `${fast.state.threshold.admittedLevels} > ${slow.state.threshold.admittedLevels}`)
+})
