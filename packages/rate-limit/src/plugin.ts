@@ -71,12 +71,18 @@ const spillwayRateLimitPlugin: FastifyPluginAsync<RateLimitOptions> = async func
     get degraded() { return stats.degraded }
   } satisfies RateLimitDecorator)
 
+  const settingsByRoute = new Map<string, { config: unknown, settings: RouteSettings }>()
   fastify.addHook('onRoute', (routeOptions) => {
     const config = routeOptions.config?.rateLimit
     if (config === false) return
     if (config === undefined && !options.global) return
-    const id = `${Array.isArray(routeOptions.method) ? routeOptions.method.join(',') : routeOptions.method} ${routeOptions.url ?? routeOptions.path}`
-    const settings = routeSettings(options, config, id)
+    const url = routeOptions.url ?? routeOptions.path
+    const id = `${Array.isArray(routeOptions.method) ? routeOptions.method.join(',') : routeOptions.method} ${url}`
+    // The HEAD route Fastify adds for a GET runs the same handler: it must draw from the GET's
+    // buckets, or HEAD would double a route's budget.
+    const twin = routeOptions.method === 'HEAD' ? settingsByRoute.get(`GET ${url}`) : undefined
+    const settings = twin !== undefined && twin.config === config ? twin.settings : routeSettings(options, config, id)
+    settingsByRoute.set(id, { config, settings })
     const route: RouteLimiter = {
       ...settings,
       id,

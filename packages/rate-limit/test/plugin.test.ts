@@ -133,6 +133,18 @@ t.test('per-route override gets its own bucket; rateLimit: false opts out', asyn
   }
 })
 
+t.test('HEAD draws from the same bucket as GET, also on a route with its own limits', async (t) => {
+  const app = await build(t, { capacity: 4, refillPerSecond: 0.001, now: clock().now }, (app) => {
+    app.get('/', async () => 'ok')
+    app.get('/login', { config: { rateLimit: { capacity: 2, refillPerSecond: 0.001 } } }, async () => 'ok')
+  })
+  t.match((await app.inject({ method: 'HEAD', url: '/' })).headers['ratelimit'], /r=3;/)
+  t.match((await app.inject('/')).headers['ratelimit'], /r=2;/, 'counted once per request, HEAD included')
+  t.equal((await app.inject({ method: 'HEAD', url: '/login' })).statusCode, 200)
+  t.equal((await app.inject('/login')).statusCode, 200)
+  t.equal((await app.inject({ method: 'HEAD', url: '/login' })).statusCode, 429, 'HEAD does not double the budget')
+})
+
 t.test('a route overriding only capacity keeps the plugin refill rate', async (t) => {
   const app = await build(t, { capacity: 10, refillPerSecond: 2, now: clock().now }, (app) => {
     app.get('/r', { config: { rateLimit: { capacity: 4 } } }, async () => 'ok')
