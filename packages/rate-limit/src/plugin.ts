@@ -108,10 +108,21 @@ const spillwayRateLimitPlugin: FastifyPluginAsync<RateLimitOptions> = async func
       if (route.flexible.length === 0) {
         const decision = store.take(route.buckets, key, cost, synchronous ? route.scratch : newDecision(route.policies.length))
         if (!(decision instanceof Promise)) return finish(route, request, reply, done, key, decision)
-        decision.then((d) => finish(route, request, reply, done, key, d), () => done())
+        decision.then((d) => finishAsync(route, request, reply, done, key, d), () => done())
         return
       }
-      decideWithFlexible(route, key, cost).then((d) => finish(route, request, reply, done, key, d), () => done())
+      decideWithFlexible(route, key, cost).then((d) => finishAsync(route, request, reply, done, key, d), () => done())
+    }
+  }
+
+  /** Off the hook's stack Fastify cannot catch a throw (from `onLimited`, say): hand it over. */
+  function finishAsync(
+    route: RouteLimiter, request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, key: string, decision: Decision
+  ): void {
+    try {
+      finish(route, request, reply, done, key, decision)
+    } catch (error) {
+      done(error as Error)
     }
   }
 

@@ -104,3 +104,15 @@ t.test('plugin with a Redis URL: headers from Redis, decorator reports redis, cl
   t.equal(stats.storeLatency.count, 3)
   t.ok(stats.storeLatency.p99 > 0)
 })
+
+t.test('a throwing onLimited on the Redis path is a 500, not a crash', opts, async (t) => {
+  const app = Fastify()
+  await app.register(spillwayRateLimit, {
+    redis: REDIS_URL, prefix: uniquePrefix(), capacity: 1, refillPerSecond: 0.001,
+    onLimited: () => { throw new Error('hook bug') }
+  })
+  app.get('/', async () => 'ok')
+  t.teardown(() => app.close())
+  t.equal((await app.inject('/')).statusCode, 200)
+  t.equal((await app.inject('/')).statusCode, 500)
+})
