@@ -145,6 +145,7 @@ async function runScenario(scenario: Scenario, cpuIterations: number): Promise<S
     ]
     const totalMs = phases.reduce((sum, p) => sum + p.durationMs, 0)
     const client = createClient(server.port)
+    await client.prewarm(256)
     const { work, health } = await withHealth(server.port, totalMs,
       runOpenLoop({ port: server.port, phases, mix: WORK_MIX, timeoutMs: TIMEOUT_MS, client }))
     client.close()

@@ -104,6 +104,22 @@ export class RawClient {
     return connection
   }
 
+  /**
+   * Opens `count` idle connections up front, as a fleet of clients with persistent connections
+   * would have: a load step then measures the server, not how fast the kernel completes handshakes.
+   */
+  async prewarm(count: number): Promise<void> {
+    const opened = Array.from({ length: count }, () => {
+      const connection = new Connection(this, this.host, this.port)
+      this.#all.add(connection)
+      return new Promise<void>((resolve) => {
+        connection.socket.once('connect', () => { this.#idle.push(connection); resolve() })
+        connection.socket.once('error', () => resolve())
+      })
+    })
+    await Promise.all(opened)
+  }
+
   release(connection: Connection): void {
     this.#idle.push(connection)
   }

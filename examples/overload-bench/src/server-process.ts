@@ -26,7 +26,8 @@ if (trace !== undefined) {
       `elu=${e.utilization.toFixed(2)}/${e.smoothedUtilization.toFixed(2)} over=${s.overloaded} drain=${s.draining}\n`)
   })
 }
-await app.listen({ port: 0, host: '127.0.0.1' })
+// The same generous accept backlog for every target, so that none loses requests to SYN drops.
+await app.listen({ port: 0, host: '127.0.0.1', backlog: 2048 })
 const address = app.server.address()
 process.send?.({ port: typeof address === 'object' && address !== null ? address.port : 0 })
 const stop = (): void => { void app.close().finally(() => process.exit(0)) }

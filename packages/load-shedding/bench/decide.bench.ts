@@ -1,0 +1,42 @@
+/**
+ * Cost of our own code on the hot path: the admission decision (threshold, loop-turn guard,
+ * limiter) plus its release, and the cohort hash of a user key. Run:
+ *   pnpm --filter @spillway/load-shedding bench
+ */
+import { performance } from 'node:perf_hooks'
+import { cohortOf } from '../src/cohort.js'
+import { Gradient2Limit } from '../src/gradient2-limit.js'
+import { LoadShedder } from '../src/load-shedder.js'
+
+const shedder = new LoadShedder({
+  limit: new Gradient2Limit({ initialLimit: 1000 }),
+  mode: 'enforce',
+  cohorts: 128,
+  shares: [2, 1.25, 1, 0.8],
+  targetDelayMs: 25,
+  minUtilization: 0.8,
+  maxUtilization: 0.95,
+  maxQueueMs: [Infinity, 75, 50, 25],
+  tightenRatio: 0.1,
+  maxTightenRatio: 0.5,
+  relaxRatio: 0.05,
+  signals: {}
+})
+
+function measure(name: string, iterations: number, body: (i: number) => number): void {
+  let sink = 0
+  for (let i = 0; i < iterations / 10; i++) sink += body(i) // warm-up
+  const start = performance.now()
+  for (let i = 0; i < iterations; i++) sink += body(i)
+  const ns = ((performance.now() - start) * 1e6) / iterations
+  console.log(`${name.padEnd(44)} ${ns.toFixed(1).padStart(7)} ns/op  (${sink > 0 ? 'ok' : ''})`)
+}
+
+const keys = Array.from({ length: 1024 }, (_, i) => `user-${i * 7919}`)
+measure('decide + release (admitted)', 5_000_000, (i) => {
+  const decision = shedder.decide(2, i & 127, 0)
+  shedder.release(3, false)
+  return decision + 2
+})
+measure('cohortOf(user key of ~10 chars)', 5_000_000, (i) => cohortOf(keys[i & 1023]!, 1, 128) + 1)
+measure('decide (refused: read 1 s into a loop turn)', 5_000_000, (i) => shedder.decide(3, i & 127, 1_000) + 2)
