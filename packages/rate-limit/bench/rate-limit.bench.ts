@@ -42,7 +42,7 @@ const median = (values: number[]): number => {
 }
 
 async function startServer(target: Target): Promise<{ child: ChildProcess, port: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', serverPath, target], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, ['--import', 'tsx', serverPath, target], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
   const lines = createInterface({ input: child.stdout! })
   for await (const line of lines) {
     const { port } = JSON.parse(line) as { port: number }
@@ -51,36 +51,58 @@ async function startServer(target: Target): Promise<{ child: ChildProcess, port:
   throw new Error(`server ${target} exited before listening`)
 }
 
-async function load(port: number, seconds: number): Promise<{ requestsPerSecond: number, non2xx: number, errors: number, p99Ms: number }> {
-  const result = await autocannon({ url: `http://127.0.0.1:${port}/`, connections: CONNECTIONS, duration: seconds })
-  return { requestsPerSecond: result.requests.average, non2xx: result.non2xx, errors: result.errors, p99Ms: result.latency.p99 }
+async function serverCpuMicros(child: ChildProcess): Promise<number> {
+  child.send('cpu')
+  const [message] = await once(child, 'message') as [{ cpuMicros: number }]
+  return message.cpuMicros
 }
 
-/** Per round, each target's req/s and its ratio to bare Fastify measured in the same round. */
-async function httpBench(): Promise<{ perSecond: Map<Target, number[]>, ratio: Map<Target, number[]> }> {
+interface LoadResult { requestsPerSecond: number, cpuMicrosPerRequest: number, non2xx: number, errors: number, p99Ms: number }
+
+async function load(child: ChildProcess, port: number, seconds: number): Promise<LoadResult> {
+  const cpuBefore = await serverCpuMicros(child)
+  const result = await autocannon({ url: `http://127.0.0.1:${port}/`, connections: CONNECTIONS, duration: seconds })
+  const cpuMicros = (await serverCpuMicros(child)) - cpuBefore
+  return {
+    requestsPerSecond: result.requests.average,
+    cpuMicrosPerRequest: cpuMicros / Math.max(1, result.requests.total),
+    non2xx: result.non2xx,
+    errors: result.errors,
+    p99Ms: result.latency.p99
+  }
+}
+
+/**
+ * Per round, each target's req/s and server CPU µs per request, and both as ratios to bare
+ * Fastify measured in the same round.
+ */
+async function httpBench(): Promise<{ perSecond: Map<Target, number[]>, ratio: Map<Target, number[]>, cpu: Map<Target, number[]> }> {
   const perSecond = new Map<Target, number[]>(HTTP_TARGETS.map((t) => [t, []]))
   const ratio = new Map<Target, number[]>(HTTP_TARGETS.map((t) => [t, []]))
+  const cpu = new Map<Target, number[]>(HTTP_TARGETS.map((t) => [t, []]))
   for (let round = 0; round < ROUNDS; round++) {
     const order = round % 2 === 0 ? HTTP_TARGETS : [...HTTP_TARGETS].reverse()
-    const thisRound = new Map<Target, number>()
+    const thisRound = new Map<Target, LoadResult>()
     for (const target of order) {
       const { child, port } = await startServer(target)
       try {
-        await load(port, WARMUP_S)
-        const result = await load(port, DURATION_S)
+        await load(child, port, WARMUP_S)
+        const result = await load(child, port, DURATION_S)
         if (result.non2xx > 0 || result.errors > 0) throw new Error(`${target}: ${result.non2xx} non-2xx, ${result.errors} errors — the limits must refuse nothing`)
-        thisRound.set(target, result.requestsPerSecond)
+        thisRound.set(target, result)
         perSecond.get(target)!.push(result.requestsPerSecond)
-        console.log(`  round ${round + 1} ${target.padEnd(20)} ${Math.round(result.requestsPerSecond).toString().padStart(7)} req/s  p99 ${result.p99Ms} ms`)
+        cpu.get(target)!.push(result.cpuMicrosPerRequest)
+        console.log(`  round ${round + 1} ${target.padEnd(24)} ${Math.round(result.requestsPerSecond).toString().padStart(7)} req/s  ` +
+          `${result.cpuMicrosPerRequest.toFixed(1).padStart(5)} µs CPU/req  p99 ${result.p99Ms} ms`)
       } finally {
         child.kill('SIGTERM')
         await once(child, 'exit')
       }
     }
     const bare = thisRound.get('bare')!
-    for (const target of HTTP_TARGETS) ratio.get(target)!.push(thisRound.get(target)! / bare)
+    for (const target of HTTP_TARGETS) ratio.get(target)!.push(thisRound.get(target)!.requestsPerSecond / bare.requestsPerSecond)
   }
-  return { perSecond, ratio }
+  return { perSecond, ratio, cpu }
 }
 
 /** Keeps IN_FLIGHT decisions outstanding for `ms`; decisions per second. */
@@ -128,13 +150,18 @@ const only = process.env.BENCH_ONLY // 'http' or 'store' to run one half
 if (only !== 'store') {
   console.log('HTTP (hello world over loopback, server in a child process):')
   const http = await httpBench()
-  console.log('\n| target | req/s (median of rounds) | vs bare (median of per-round ratios) |')
-  console.log('| --- | ---: | ---: |')
+  const bareCpu = median(http.cpu.get('bare')!)
+  console.log('\n| target | req/s (median) | vs bare (median of per-round ratios) | server CPU µs/request (median) | throughput bound by CPU, vs bare |')
+  console.log('| --- | ---: | ---: | ---: | ---: |')
   for (const target of HTTP_TARGETS) {
-    console.log(`| ${target} | ${Math.round(median(http.perSecond.get(target)!))} | ${(median(http.ratio.get(target)!) * 100).toFixed(1)}% |`)
+    const cpu = median(http.cpu.get(target)!)
+    console.log(`| ${target} | ${Math.round(median(http.perSecond.get(target)!))} | ${(median(http.ratio.get(target)!) * 100).toFixed(1)}% | ` +
+      `${cpu.toFixed(1)} | ${((bareCpu / cpu) * 100).toFixed(1)}% |`)
   }
   const memoryRatio = median(http.ratio.get('ours-memory')!)
-  console.log(`\ntarget ours-memory ≥ 95% of bare: ${memoryRatio >= 0.95 ? 'MET' : 'NOT MET'} (${(memoryRatio * 100).toFixed(1)}%)`)
+  const memoryCpuRatio = bareCpu / median(http.cpu.get('ours-memory')!)
+  console.log(`\ntarget ours-memory ≥ 95% of bare: throughput ${(memoryRatio * 100).toFixed(1)}% (${memoryRatio >= 0.95 ? 'MET' : 'NOT MET'}), ` +
+    `CPU-bound ${(memoryCpuRatio * 100).toFixed(1)}% (${memoryCpuRatio >= 0.95 ? 'MET' : 'NOT MET'})`)
 }
 if (only !== 'http') {
   console.log(`\nStore decisions/s (same ioredis client, ${IN_FLIGHT} in flight, 1000 keys):`)
