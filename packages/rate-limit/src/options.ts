@@ -152,7 +152,18 @@ export function normalizeOptions(input: unknown): NormalizedOptions {
     nextPolicyIndex: 0
   }
   assignPolicies(settings, settings, options, '', '')
+  checkCostFits('cost', settings)
   return settings
+}
+
+/** A fixed cost above a bucket's capacity could never pass: refuse it at registration. */
+function checkCostFits(option: string, settings: RouteSettings): void {
+  if (typeof settings.cost !== 'number') return
+  for (const policy of settings.buckets) {
+    if (settings.cost > policy.capacity) {
+      throw failOption(optionMessage(option, settings.cost, `at most the capacity of policy "${policy.name}" (${policy.capacity})`))
+    }
+  }
 }
 
 /**
@@ -175,6 +186,7 @@ export function routeSettings(plugin: NormalizedOptions, input: unknown, routeId
   if (options.capacity !== undefined || options.refillPerSecond !== undefined || options.policies !== undefined) {
     assignPolicies(plugin, settings, { ...pickLimits(plugin), ...options }, `${option}.`, `${routeId}#`)
   }
+  checkCostFits(`${option}.cost`, settings)
   return settings
 }
 

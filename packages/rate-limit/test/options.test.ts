@@ -22,6 +22,7 @@ const bad: Array<[string, Record<string, unknown>, RegExp]> = [
   ['key', { key: 'ip' }, /^key must be a function, got "ip"$/],
   ['cost', { cost: -1 }, /^cost must be a finite number in \[0, 1000000000000\], got -1$/],
   ['cost', { cost: NaN }, /^cost .*got NaN$/],
+  ['cost', { capacity: 5, cost: 6 }, /^cost must be at most the capacity of policy "default" \(5\), got 6$/],
   ['allowList', { allowList: [1, 2] }, /^allowList must be an array of strings or a function, got an array of 2$/],
   ['maxKeyLength', { maxKeyLength: 8 }, /^maxKeyLength must be an integer in \[16, 4096\], got 8$/],
   ['maxKeys', { maxKeys: 1.5 }, /^maxKeys must be an integer >= 10, got 1\.5$/],
@@ -68,6 +69,8 @@ t.test('a bad route config fails when the route is registered, naming config.rat
     { code: 'SPILLWAY_RATE_LIMIT_OPTIONS', message: /^config\.rateLimit must be an object, got "fast"$/ })
   t.throws(() => app.get('/c', { config: { rateLimit: { cost: -2 } } }, async () => 'ok'),
     { code: 'SPILLWAY_RATE_LIMIT_OPTIONS', message: /^config\.rateLimit\.cost must be/ })
+  t.throws(() => app.get('/d', { config: { rateLimit: { capacity: 2, cost: 3 } } }, async () => 'ok'),
+    { code: 'SPILLWAY_RATE_LIMIT_OPTIONS', message: /^config\.rateLimit\.cost must be at most the capacity of policy "default" \(2\), got 3$/ })
 })
 
 t.test('defaults: 60 tokens, 1 per second, headers on', async (t) => {
