@@ -2,6 +2,8 @@
 // not using OpenFeature never loads its SDK.
 export { degradation, degradation as default, spillwayDegradation, DEGRADED_HEADER } from './plugin.js'
 export type { DegradationOptions, DegradationAdminOptions, CallFallback } from './plugin.js'
+export { normalizeDegradationOptions } from './options.js'
+export { meterReading } from './meter-reading.js'
 export { DegradationOptionsError, InvalidOverrideError, UnknownFeatureError } from './errors.js'
 export { declareFeatures, type FeatureDeclaration, type FeatureFallback, type FeatureTable } from './features.js'
 export {

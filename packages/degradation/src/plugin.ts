@@ -1,60 +1,18 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import {
-  PROBLEM_CONTENT_TYPE,
-  checkFunction,
-  checkNumber,
-  checkOptionsObject,
-  describeValue,
-  optionMessage,
-  problemDetails,
-  type Clock,
-  type EventLoopSignalsOptions,
-  type LatencyWindowOptions
-} from '@spillway/latency-window'
+import { PROBLEM_CONTENT_TYPE, describeValue, optionMessage, problemDetails } from '@spillway/latency-window'
 import { meterFastify } from '@spillway/latency-window/fastify'
 import { Degradation } from './degradation.js'
-import { DegradationOptionsError, InvalidOverrideError, UnknownFeatureError, failOption } from './errors.js'
-import { declareFeatures, type FeatureDeclaration } from './features.js'
-import { LevelController, type LevelControllerOptions, type LoadReading } from './level-controller.js'
-import { Overrides, type WallClock } from './overrides.js'
-import { RedisOverrides, type RedisOverridesOptions } from './redis-overrides.js'
+import { DegradationOptionsError, InvalidOverrideError, UnknownFeatureError } from './errors.js'
+import { LevelController, type LoadReading } from './level-controller.js'
+import { meterReading } from './meter-reading.js'
+import { Overrides } from './overrides.js'
+import { RedisOverrides } from './redis-overrides.js'
+import { digest, normalizeDegradationOptions, type DegradationOptions } from './options.js'
 
-/** The response header listing the features a response was served without (by fallback). */
-export const DEGRADED_HEADER = 'Spillway-Degraded'
-
-export interface DegradationAdminOptions {
-  /** Required: requests must carry `Authorization: Bearer <token>`. At least 16 characters. */
-  token: string
-  /** Default `/_spillway/degradation`. */
-  path?: string
-}
-
-export interface DegradationOptions extends Omit<LevelControllerOptions, 'now'> {
-  /** The features, each with the level at which it turns off and its fallback. Required. */
-  features: FeatureDeclaration[]
-  /** The latency percentile judged against `thresholds.latencyMs`, in (0, 1]. Default 0.95. */
-  percentile?: number
-  /** How often the level is re-evaluated, ms; 0 evaluates only when `fastify.degradation.evaluate()` is called. Default 500. */
-  evaluateIntervalMs?: number
-  /** Name of the header listing degraded features, or false for none. Default `Spillway-Degraded`. */
-  header?: string | false
-  /** The shared latency window, when this plugin is the first Spillway plugin on the server. */
-  latencyWindow?: Omit<LatencyWindowOptions, 'now'>
-  /** The shared event-loop sampler, when this plugin is the first Spillway plugin on the server. */
-  eventLoop?: EventLoopSignalsOptions
-  /** Share overrides across instances through Redis. */
-  redis?: RedisOverridesOptions
-  /** A GET route answering the status (level, features, overrides), or false. Default false. */
-  statusRoute?: string | false
-  /** A token-protected route to read (GET), set (PUT) and clear (DELETE) overrides, or false. Default false. */
-  admin?: DegradationAdminOptions | false
-  /** Monotonic clock for the controller and the shared meter (tests). Default `performance.now`. */
-  now?: Clock
-  /** Wall clock for override expiry, shared across machines (tests). Default `Date.now`. */
-  wallNow?: WallClock
-}
+export { DEGRADED_HEADER } from './header.js'
+export type { DegradationOptions, DegradationAdminOptions } from './options.js'
 
 /** A fallback given at the call site: a value, or a function returning one (sync or async). */
 export type CallFallback<T> = T | (() => T | Promise<T>)
@@ -87,9 +45,6 @@ interface ServedRequest {
   [kServed]?: number[]
 }
 
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/
-const PATH = /^\/[^\s?#]*$/
-
 /** What a gated route answers while off when it has no usable fallback: a 503, never a 500. */
 function unavailable(reply: FastifyReply, feature: string): void {
   void reply
@@ -99,64 +54,8 @@ function unavailable(reply: FastifyReply, feature: string): void {
     .send(problemDetails(503, 'Service Unavailable', `${feature} is degraded and has no usable fallback`))
 }
 
-function checkOptions(input: unknown) {
-  const options = checkOptionsObject<DegradationOptions>('options', input, failOption)
-  const levels = checkNumber('levels', options.levels ?? 3, { min: 1, max: 16, integer: true, fail: failOption })
-  const features = declareFeatures(options.features, levels)
-  const percentile = checkNumber('percentile', options.percentile ?? 0.95, { min: 0, max: 1, fail: failOption })
-  if (percentile === 0) throw failOption(optionMessage('percentile', 0, 'a finite number in (0, 1]'))
-  const evaluateIntervalMs = checkNumber('evaluateIntervalMs', options.evaluateIntervalMs ?? 500, { min: 0, max: 60_000, fail: failOption })
-  if (evaluateIntervalMs > 0 && evaluateIntervalMs < 10) {
-    throw failOption(optionMessage('evaluateIntervalMs', evaluateIntervalMs, '0 or a finite number in [10, 60000]'))
-  }
-  const header = options.header ?? DEGRADED_HEADER
-  if (header !== false && (typeof header !== 'string' || !HEADER_NAME.test(header))) {
-    throw failOption(optionMessage('header', header, 'false or a header name (an HTTP token)'))
-  }
-  const statusRoute = options.statusRoute ?? false
-  if (statusRoute !== false && (typeof statusRoute !== 'string' || !PATH.test(statusRoute))) {
-    throw failOption(optionMessage('statusRoute', statusRoute, 'false or a path starting with "/"'))
-  }
-  let admin: { token: Buffer, path: string } | undefined
-  if (options.admin !== undefined && options.admin !== false) {
-    const given = checkOptionsObject<DegradationAdminOptions>('admin', options.admin, failOption)
-    if (typeof given.token !== 'string' || given.token.length < 16) {
-      // An admin route that can force every feature off must never be open.
-      throw failOption(optionMessage('admin.token', given.token === undefined ? undefined : '(hidden)', 'a string of at least 16 characters'))
-    }
-    const path = given.path ?? '/_spillway/degradation'
-    if (typeof path !== 'string' || !PATH.test(path)) throw failOption(optionMessage('admin.path', path, 'a path starting with "/"'))
-    admin = { token: digest(given.token), path }
-  }
-  let redis: RedisOverridesOptions | undefined
-  if (options.redis !== undefined) {
-    const given = checkOptionsObject<RedisOverridesOptions>('redis', options.redis, failOption)
-    const client = given.client as Partial<RedisOverridesOptions['client']> | undefined
-    if (client === null || typeof client !== 'object') throw failOption(optionMessage('redis.client', client, 'a Redis client (ioredis)'))
-    for (const method of ['get', 'set', 'publish', 'duplicate'] as const) checkFunction(`redis.client.${method}`, client[method], failOption)
-    if (given.prefix !== undefined && (typeof given.prefix !== 'string' || given.prefix.length > 200)) {
-      throw failOption(optionMessage('redis.prefix', given.prefix, 'a string of at most 200 characters'))
-    }
-    checkNumber('redis.refreshIntervalMs', given.refreshIntervalMs ?? 10_000, { min: 0, max: 3_600_000, fail: failOption })
-    redis = given as RedisOverridesOptions
-  }
-  if (options.now !== undefined) checkFunction('now', options.now, failOption)
-  if (options.wallNow !== undefined) checkFunction('wallNow', options.wallNow, failOption)
-  const controllerOptions: LevelControllerOptions = { levels }
-  if (options.thresholds !== undefined) controllerOptions.thresholds = options.thresholds
-  if (options.recoverRatio !== undefined) controllerOptions.recoverRatio = options.recoverRatio
-  if (options.dwellMs !== undefined) controllerOptions.dwellMs = options.dwellMs
-  if (options.minSamples !== undefined) controllerOptions.minSamples = options.minSamples
-  if (options.now !== undefined) controllerOptions.now = options.now
-  return { options, levels, features, percentile, evaluateIntervalMs, header, statusRoute, admin, redis, controllerOptions }
-}
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text).digest()
-}
-
 const spillwayDegradation: FastifyPluginAsync<DegradationOptions> = async function spillwayDegradation(fastify, input) {
-  const config = checkOptions(input)
+  const config = normalizeDegradationOptions(input)
   const { features, percentile, header } = config
   const controller = new LevelController(config.controllerOptions)
   const overrides = new Overrides(features, config.levels, config.options.wallNow ?? Date.now)
@@ -168,17 +67,7 @@ const spillwayDegradation: FastifyPluginAsync<DegradationOptions> = async functi
   if (config.options.latencyWindow !== undefined) meterOptions.latency = config.options.latencyWindow
   if (config.options.eventLoop !== undefined) meterOptions.eventLoop = config.options.eventLoop
   const meter = meterFastify(fastify, 'degradation', meterOptions)
-  const read = (): LoadReading => {
-    const samples = meter.latency.count
-    const loop = meter.eventLoop.current
-    return {
-      latencyMs: samples > 0 ? meter.latency.quantile(percentile) : 0,
-      samples,
-      eventLoopDelayMs: loop.delayP99Ms,
-      utilization: loop.utilization,
-      pressure: meter.pressureSource === undefined ? undefined : meter.pressure
-    }
-  }
+  const read = (): LoadReading => meterReading(meter, percentile)
   const state = new Degradation(features, controller, overrides, read)
   fastify.decorate('degradation', state)
 
