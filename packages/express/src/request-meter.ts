@@ -1,0 +1,135 @@
+/**
+ * The Express counterpart of `@spillway/latency-window/fastify`: each request is timed and counted
+ * once, by whichever Spillway middleware sees it first, however many are mounted.
+ *
+ * Express has no server-wide hooks, so the meter is found from the request: one `ServerMeter` per
+ * Express application (`req.app`), not per `http.Server` (an app may be served by several servers,
+ * or by none, as in tests and serverless adapters). Every Spillway middleware reads the same one.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { sharedMeter, type ServerMeter, type ServerMeterOptions } from '@spillway/latency-window'
+
+// Registered symbols: every Spillway middleware, whichever copy of this package it loaded, reads the
+// same properties (the same ones the Fastify glue uses on its own request objects).
+const kStartedAt = Symbol.for('spillway.request.startedAt')
+const kUnmeasured = Symbol.for('spillway.request.unmeasured')
+const kMeter = Symbol.for('spillway.request.meter')
+
+interface MeasuredRequest {
+  [kStartedAt]?: number | undefined
+  [kUnmeasured]?: boolean
+  [kMeter]?: ServerMeter
+}
+
+/** The request as the meter needs it: Express sets `app` on every request it routes. */
+export type MeteredRequest = IncomingMessage & { app?: object }
+
+// One listener function for every response, reading its state from the request, so that measuring
+// a request creates no closure.
+function endMeasurement(this: ServerResponse): void {
+  const request = this.req as IncomingMessage & MeasuredRequest
+  const startedAt = request[kStartedAt]
+  // Cleared on the first of 'finish' and 'close', so that a request is released exactly once.
+  if (startedAt === undefined) return
+  request[kStartedAt] = undefined
+  const meter = request[kMeter] as ServerMeter
+  meter.inFlight.release()
+  // An aborted request still counts: leaving out the requests clients gave up on would make an
+  // overloaded server look healthy.
+  if (request[kUnmeasured] !== true) {
+    const at = meter.now()
+    meter.latency.record(at - startedAt, at)
+  }
+}
+
+/**
+ * One middleware's handle on the meter of the app it serves. The first middleware to meet a request
+ * starts its timing; the meter's event-loop sampler runs from the first request until `close()`.
+ */
+export class RequestMeter {
+  readonly #owner: string
+  readonly #options: ServerMeterOptions | undefined
+  #app: object | undefined
+  #meter: ServerMeter | undefined
+  #retained: ServerMeter | undefined
+
+  constructor(owner: string, options?: ServerMeterOptions) {
+    this.#owner = owner
+    this.#options = options
+  }
+
+  /** The meter this middleware last served, undefined before its first request. */
+  get meter(): ServerMeter | undefined {
+    return this.#meter
+  }
+
+  /** The meter of the request's app (cached: one comparison per request after the first). */
+  meterOf(request: MeteredRequest): ServerMeter {
+    const app = request.app ?? DEFAULT_APP
+    if (app === this.#app) return this.#meter as ServerMeter
+    const meter = sharedMeter(app, this.#options)
+    this.#app = app
+    this.#meter = meter
+    // The first middleware of an app owns the event-loop sampler; the meter's unref'd timer never
+    // keeps the process alive, and `close()` stops it.
+    if (meter.claimMeasurement(this.#owner)) {
+      meter.eventLoop.retain()
+      this.#retained = meter
+    }
+    return meter
+  }
+
+  /**
+   * Starts timing the request unless another Spillway middleware already did; answers when timing
+   * began, on the meter's clock.
+   */
+  start(request: MeteredRequest, response: ServerResponse): number {
+    const measured = request as MeteredRequest & MeasuredRequest
+    const startedAt = measured[kStartedAt]
+    if (startedAt !== undefined) return startedAt
+    const meter = this.meterOf(request)
+    const at = meter.now()
+    measured[kStartedAt] = at
+    measured[kMeter] = meter
+    meter.inFlight.acquire()
+    response.once('finish', endMeasurement)
+    response.once('close', endMeasurement)
+    return at
+  }
+
+  /** Stops the event-loop sampler this middleware started, if it started one. */
+  close(): void {
+    this.#retained?.eventLoop.release()
+    this.#retained = undefined
+  }
+}
+
+// Requests that reach a middleware outside Express (plain `http` handlers, tests) share one meter.
+const DEFAULT_APP = {}
+
+/**
+ * Keeps this request's latency out of the window (it still counts in flight until it ends): for
+ * requests refused in a few microseconds, whose latency says nothing about the server's.
+ */
+export function excludeFromLatency(request: IncomingMessage): void {
+  ;(request as MeasuredRequest)[kUnmeasured] = true
+}
+
+/** When the shared meter started timing this request, on the meter's clock. */
+export function requestStartedAt(request: IncomingMessage): number | undefined {
+  return (request as MeasuredRequest)[kStartedAt]
+}
+
+/**
+ * A middleware that only measures: mount it first (`app.use(measureRequests())`) when the Spillway
+ * middlewares are mounted on some routes only, so that every request still counts in the latency
+ * the degradation controller judges.
+ */
+export function measureRequests(options?: ServerMeterOptions): ((request: MeteredRequest, response: ServerResponse, next: () => void) => void) & { close(): void } {
+  const meter = new RequestMeter('@spillway/express', options)
+  const middleware = function spillwayMeasure(request: MeteredRequest, response: ServerResponse, next: () => void): void {
+    meter.start(request, response)
+    next()
+  }
+  return Object.assign(middleware, { close: () => meter.close() })
+}
