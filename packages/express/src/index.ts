@@ -2,3 +2,5 @@ export { degradation, type DegradationMiddleware, type ExpressDegradationOptions
 export { RequestMeter, measureRequests, excludeFromLatency, requestStartedAt, type MeteredRequest } from './request-meter.js'
 export { consoleLogger, type SpillwayLogger } from './logger.js'
 export { DEGRADED_HEADER } from '@spillway/degradation'
+export { rateLimit, type RateLimitMiddleware, type ExpressRateLimitOptions, type ExpressRouteRateLimitOptions } from './rate-limit.js'
+export { QUOTA_EXCEEDED_TYPE, type LimitedContext } from '@spillway/rate-limit'
