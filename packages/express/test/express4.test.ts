@@ -1,0 +1,34 @@
+/**
+ * The same middlewares on Express 4: they use only what both majors share (`req.app`, `req.path`,
+ * `req.ip`, `res.send`) and Node's own response API.
+ */
+import express4 from 'express4'
+import t from 'tap'
+import { degradation } from '../src/degradation.js'
+import { rateLimit } from '../src/rate-limit.js'
+import { serve } from './helpers/serve.js'
+
+const silent = { warn: () => {}, info: () => {} }
+
+t.test('Express 4: rate limit, degradation and their headers', async (t) => {
+  const app = express4()
+  const limit = rateLimit({ capacity: 2, refillPerSecond: 0.001, logger: silent })
+  const degrade = degradation({ features: [{ name: 'recs', offAtLevel: 1, fallback: ['cached'] }], evaluateIntervalMs: 0, logger: silent })
+  t.teardown(async () => { degrade.close(); await limit.close() })
+  app.use(limit)
+  app.use(degrade)
+  app.get('/', async (req, res) => { res.json(await req.degrade('recs', () => ['live'])) })
+  app.get('/gated', degrade.gate('recs'), (_req, res) => { res.json(['live']) })
+  const base = await serve(t, app)
+  let response = await fetch(base)
+  t.same(await response.json(), ['live'])
+  t.equal(response.headers.get('ratelimit'), '"default";r=1;t=1000')
+  degrade.degradation.overrides.forceLevel(1)
+  response = await fetch(`${base}/gated`)
+  t.same(await response.json(), ['cached'])
+  t.equal(response.headers.get('spillway-degraded'), 'recs')
+  response = await fetch(base)
+  t.equal(response.status, 429)
+  t.equal(response.headers.get('retry-after'), '1000')
+  t.match(await response.json(), { status: 429, 'violated-policies': ['default'] })
+})
