@@ -22,6 +22,10 @@ const flag = (name: string): string | undefined => {
   const i = args.indexOf(name)
   return i === -1 ? undefined : args[i + 1]
 }
+if (args.includes('--help')) {
+  console.log('usage: bench [--quick] [--scenario cpu,io] [--target unprotected,under-pressure,spillway] [--step-ms 5000]')
+  process.exit(0)
+}
 const quick = args.includes('--quick')
 const scenarios = (flag('--scenario')?.split(',') ?? SCENARIOS) as Scenario[]
 const targets = (flag('--target')?.split(',') ?? TARGETS) as Target[]
