@@ -11,5 +11,11 @@ export { AdmissionLevel, type AdmissionLevelOptions } from './admission-level.js
 export { LoadShedder, type LoadShedderOptions, type LoadSheddingMode, type LoadSheddingState, type LoadSignal } from './load-shedder.js'
 export { cohortOf, cohortEpoch } from './cohort.js'
 export { createPriorityResolver } from './priority.js'
-export { SHED_REASONS, type ShedReason } from './shed-reason.js'
+export { SHED_REASONS, ADMIT, SHED_DEADLINE, type ShedReason } from './shed-reason.js'
+export { ShedGate, type ShedGateOptions } from './shed-gate.js'
+export {
+  normalizeOptions as normalizeLoadSheddingOptions,
+  checkRoutePriority,
+  type NormalizedOptions as NormalizedLoadSheddingOptions
+} from './options.js'
 export default loadShedding

@@ -1,19 +1,14 @@
 import { channel } from 'node:diagnostics_channel'
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
-import {
-  EventLoopSignals, PRIORITIES, PRIORITY_RANK, PROBLEM_CONTENT_TYPE, problemDetails, retryAfterSeconds,
-  type Priority
-} from '@spillway/latency-window'
+import { PRIORITIES, PRIORITY_RANK, PROBLEM_CONTENT_TYPE, type Priority } from '@spillway/latency-window'
 import { excludeFromLatency, meterFastify, requestStartedAt } from '@spillway/latency-window/fastify'
 import type {
   FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler, RouteOptions
 } from 'fastify'
 import fp from 'fastify-plugin'
-import { cohortEpoch, cohortOf } from './cohort.js'
-import { LoadShedder, type LoadSheddingMode, type LoadSheddingState, type LoopReading } from './load-shedder.js'
+import type { LoadShedder, LoadSheddingMode, LoadSheddingState } from './load-shedder.js'
 import { checkRoutePriority, normalizeOptions, type LoadSheddingOptions } from './options.js'
-import { LoopTurn } from './loop-turn.js'
 import { createPriorityResolver } from './priority.js'
+import { ShedGate } from './shed-gate.js'
 import { ADMIT, SHED_DEADLINE, SHED_REASONS, type ShedReason } from './shed-reason.js'
 
 /** What `fastify.loadShedding` exposes. */
@@ -67,100 +62,35 @@ const spillwayLoadShedding: FastifyPluginAsync<LoadSheddingOptions> = async func
   const meter = meterFastify(fastify, NAME)
   const now = meter.now
   const shadow = options.mode === 'shadow'
-  const shedder = new LoadShedder({
-    limit: options.limit,
-    mode: options.mode,
-    cohorts: options.cohorts,
-    shares: options.shares,
-    targetDelayMs: options.targetDelayMs,
-    minUtilization: options.minUtilization,
-    maxUtilization: options.maxUtilization,
-    tightenRatio: options.tightenRatio,
-    maxTightenRatio: options.maxTightenRatio,
-    relaxRatio: options.relaxRatio,
-    maxQueueMs: options.maxQueueMs,
-    signals: options.signals
+  const gate = new ShedGate(options, {
+    now,
+    publishPressure: (pressure) => meter.publishPressure('load-shedding', pressure),
+    onUpdate: (state) => { if (updateChannel.hasSubscribers) updateChannel.publish(state) }
   })
+  const { shedder } = gate
+  const update = (): LoadSheddingState => gate.update()
 
-  // Our own sampler, read by the control step itself, rather than the shared meter's: the shared
-  // one ticks every 500 ms by default (and the first plugin's options win), too slow to catch a
-  // CPU overload before clients time out.
-  const delay = monitorEventLoopDelay({ resolution: 5 })
-  const eventLoop = new EventLoopSignals({
-    intervalMs: options.intervalMs,
-    sources: { delay, eventLoopUtilization: performance.eventLoopUtilization.bind(performance), now }
-  })
-  const idleLoop: LoopReading = { delayP50Ms: 0, delayP99Ms: 0, delayMaxMs: 0, utilization: 0, sampledAt: 0 }
-  const NS_PER_MS = 1e6
-
-  function readLoop(elapsedMs: number): LoopReading {
-    if (!options.eventLoop) return idleLoop
-    // No delay sample at all means the loop was blocked for the whole interval: that is the delay.
-    if (delay.count === 0) {
-      const reading = eventLoop.sample()
-      return { ...reading, delayP50Ms: elapsedMs, delayP99Ms: elapsedMs, delayMaxMs: elapsedMs }
-    }
-    // The median first: sample() resets the histogram.
-    const delayP50Ms = delay.percentile(50) / NS_PER_MS
-    return { ...eventLoop.sample(), delayP50Ms }
-  }
-
-  const { cohorts, cohortKey, cohortRotateMs, deadlineHeader, statusCode, minRetryAfterMs, maxRetryAfterMs } = options
-  let epoch = cohortEpoch(Date.now(), cohortRotateMs)
-  let roundRobin = 0
-  let lastUpdate = now()
-
-  function update(): LoadSheddingState {
-    const at = now()
-    const reading = readLoop(at - lastUpdate)
-    const pressure = shedder.update(at, at - lastUpdate, reading)
-    lastUpdate = at
-    // Wall clock, so that every instance of a fleet rotates its cohorts at the same moment.
-    epoch = cohortEpoch(Date.now(), cohortRotateMs)
-    meter.publishPressure('load-shedding', pressure)
-    const state = shedder.state
-    if (updateChannel.hasSubscribers) updateChannel.publish(state)
-    return state
-  }
-
-  let timer: NodeJS.Timeout | undefined
   fastify.addHook('onReady', function startLoadShedding(done) {
-    if (options.eventLoop) delay.enable()
-    lastUpdate = now()
-    timer = setInterval(update, options.intervalMs)
-    timer.unref()
+    gate.start()
     done()
   })
   fastify.addHook('onClose', function stopLoadShedding(_instance, done) {
-    clearInterval(timer)
-    timer = undefined
-    delay.disable()
+    gate.stop()
     done()
   })
 
-  // Precomputed bodies: a refusal serializes nothing.
-  const bodies = SHED_REASONS.map((reason) => JSON.stringify(problemDetails(
-    statusCode,
-    statusCode === 503 ? 'Service Unavailable' : 'Too Many Requests',
-    reason === 'deadline'
-      ? 'The request arrived after its deadline.'
-      : 'The server is overloaded and shed this request; retry after the delay in Retry-After.',
-    { reason }
-  )))
+  const { cohortKey, deadlineHeader, statusCode } = options
 
   function refuse(request: FastifyRequest, reply: FastifyReply, rank: number, reason: number): void {
     excludeFromLatency(request)
     if (shedChannel.hasSubscribers) {
       shedChannel.publish({ request, priority: PRIORITIES[rank] ?? 'normal', reason: SHED_REASONS[reason] ?? 'threshold', shadow: false } satisfies ShedEvent)
     }
-    // Jittered ±50% so that refused clients do not all come back in the same second; longer the
-    // more is shed, since a deep overload will not clear in a second.
-    const baseMs = minRetryAfterMs + shedder.pressure * (maxRetryAfterMs - minRetryAfterMs)
     reply
       .code(statusCode)
-      .header('retry-after', retryAfterSeconds(baseMs * (0.5 + Math.random())))
+      .header('retry-after', gate.retryAfterSeconds())
       .header('content-type', PROBLEM_CONTENT_TYPE)
-      .send(bodies[reason])
+      .send(gate.body(reason))
   }
 
   function noteShadow(request: FastifyRequest, rank: number, reason: number): void {
@@ -169,30 +99,19 @@ const spillwayLoadShedding: FastifyPluginAsync<LoadSheddingOptions> = async func
     }
   }
 
-  function pastDeadline(request: FastifyRequest): boolean {
-    const header = request.headers[deadlineHeader as string]
-    if (typeof header !== 'string') return false
-    const deadline = Number(header)
-    return Number.isFinite(deadline) && Date.now() > deadline
-  }
-
   const resolvePriority = createPriorityResolver(options)
-  const turn = new LoopTurn()
 
   function createHook(routeRank: number | undefined): onRequestHookHandler {
     return function spillwayShed(request, reply, done) {
       const rank = routeRank ?? resolvePriority(request)
-      if (deadlineHeader !== undefined && pastDeadline(request)) {
+      if (deadlineHeader !== undefined && gate.pastDeadline(request.headers[deadlineHeader])) {
         shedder.countShed(rank, SHED_DEADLINE)
         if (!shadow) return refuse(request, reply, rank, SHED_DEADLINE)
         noteShadow(request, rank, SHED_DEADLINE)
       }
-      let cohort: number
-      const key = cohortKey === undefined ? undefined : cohortKey(request)
-      if (typeof key === 'string') cohort = cohortOf(key, epoch, cohorts)
-      else cohort = roundRobin = roundRobin + 1 === cohorts ? 0 : roundRobin + 1
+      const cohort = gate.cohort(cohortKey === undefined ? undefined : cohortKey(request))
       const startedAt = requestStartedAt(request) ?? now()
-      const decision = shedder.decide(rank, cohort, turn.elapsed(startedAt))
+      const decision = gate.decide(rank, cohort, startedAt)
       if (decision !== ADMIT) {
         if (!shadow) return refuse(request, reply, rank, decision)
         noteShadow(request, rank, decision)
@@ -207,7 +126,7 @@ const spillwayLoadShedding: FastifyPluginAsync<LoadSheddingOptions> = async func
     const startedAt = admitted[kAdmittedAt]
     if (startedAt === undefined) return
     admitted[kAdmittedAt] = undefined
-    shedder.release(now() - startedAt, dropped)
+    gate.release(now() - startedAt, dropped)
   }
 
   fastify.addHook('onResponse', function spillwayRelease(request, reply, done) {

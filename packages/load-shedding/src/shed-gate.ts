@@ -1,0 +1,169 @@
+/**
+ * The load shedder as it stands in front of requests, without a framework: the control loop (its
+ * own event-loop sampler, one step every `intervalMs`, pressure handed to whoever wants it), the
+ * per-request decision (deadline, cohort, loop turn, priority threshold and limit), the jittered
+ * Retry-After and the precomputed refusal bodies. The Fastify plugin and the Express middleware
+ * (in `@spillway/express`) only read the priority and keys from their request and write the answer.
+ */
+import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks'
+import { EventLoopSignals, problemDetails, retryAfterSeconds, type Clock } from '@spillway/latency-window'
+import { cohortEpoch, cohortOf } from './cohort.js'
+import { LoadShedder, type LoadSheddingState, type LoopReading } from './load-shedder.js'
+import { LoopTurn } from './loop-turn.js'
+import type { NormalizedOptions } from './options.js'
+import { SHED_REASONS } from './shed-reason.js'
+
+export interface ShedGateOptions {
+  /** The clock of the request start times handed to `decide` (the shared meter's). */
+  now: Clock
+  /** Called after every control step with the pressure (0–1), for the shared meter. */
+  publishPressure?: (pressure: number) => void
+  /** Called after every control step with the state (the update channel). */
+  onUpdate?: (state: LoadSheddingState) => void
+}
+
+const NS_PER_MS = 1e6
+const IDLE_LOOP: LoopReading = { delayP50Ms: 0, delayP99Ms: 0, delayMaxMs: 0, utilization: 0, sampledAt: 0 }
+
+export class ShedGate {
+  readonly options: NormalizedOptions
+  readonly shedder: LoadShedder
+  readonly shadow: boolean
+  readonly #now: Clock
+  readonly #publishPressure: ((pressure: number) => void) | undefined
+  readonly #onUpdate: ((state: LoadSheddingState) => void) | undefined
+  readonly #delay: IntervalHistogram
+  readonly #eventLoop: EventLoopSignals
+  readonly #bodies: string[]
+  readonly #turn = new LoopTurn()
+  #epoch: number
+  #roundRobin = 0
+  #lastUpdate: number
+  #timer: NodeJS.Timeout | undefined
+
+  constructor(options: NormalizedOptions, gate: ShedGateOptions) {
+    this.options = options
+    this.shadow = options.mode === 'shadow'
+    this.#now = gate.now
+    this.#publishPressure = gate.publishPressure
+    this.#onUpdate = gate.onUpdate
+    this.shedder = new LoadShedder({
+      limit: options.limit,
+      mode: options.mode,
+      cohorts: options.cohorts,
+      shares: options.shares,
+      targetDelayMs: options.targetDelayMs,
+      minUtilization: options.minUtilization,
+      maxUtilization: options.maxUtilization,
+      tightenRatio: options.tightenRatio,
+      maxTightenRatio: options.maxTightenRatio,
+      relaxRatio: options.relaxRatio,
+      maxQueueMs: options.maxQueueMs,
+      signals: options.signals
+    })
+    // Our own sampler, read by the control step itself, rather than the shared meter's: the shared
+    // one ticks every 500 ms by default (and the first plugin's options win), too slow to catch a
+    // CPU overload before clients time out.
+    this.#delay = monitorEventLoopDelay({ resolution: 5 })
+    this.#eventLoop = new EventLoopSignals({
+      intervalMs: options.intervalMs,
+      sources: { delay: this.#delay, eventLoopUtilization: performance.eventLoopUtilization.bind(performance), now: gate.now }
+    })
+    this.#epoch = cohortEpoch(Date.now(), options.cohortRotateMs)
+    this.#lastUpdate = gate.now()
+    const { statusCode } = options
+    // Precomputed bodies: a refusal serializes nothing.
+    this.#bodies = SHED_REASONS.map((reason) => JSON.stringify(problemDetails(
+      statusCode,
+      statusCode === 503 ? 'Service Unavailable' : 'Too Many Requests',
+      reason === 'deadline'
+        ? 'The request arrived after its deadline.'
+        : 'The server is overloaded and shed this request; retry after the delay in Retry-After.',
+      { reason }
+    )))
+  }
+
+  /** Starts the sampler and the control loop (an unref'd timer). */
+  start(): void {
+    if (this.options.eventLoop) this.#delay.enable()
+    this.#lastUpdate = this.#now()
+    clearInterval(this.#timer)
+    this.#timer = setInterval(() => this.update(), this.options.intervalMs)
+    this.#timer.unref()
+  }
+
+  stop(): void {
+    clearInterval(this.#timer)
+    this.#timer = undefined
+    this.#delay.disable()
+  }
+
+  get running(): boolean {
+    return this.#timer !== undefined
+  }
+
+  #readLoop(elapsedMs: number): LoopReading {
+    if (!this.options.eventLoop) return IDLE_LOOP
+    // No delay sample at all means the loop was blocked for the whole interval: that is the delay.
+    if (this.#delay.count === 0) {
+      const reading = this.#eventLoop.sample()
+      return { ...reading, delayP50Ms: elapsedMs, delayP99Ms: elapsedMs, delayMaxMs: elapsedMs }
+    }
+    // The median first: sample() resets the histogram.
+    const delayP50Ms = this.#delay.percentile(50) / NS_PER_MS
+    return { ...this.#eventLoop.sample(), delayP50Ms }
+  }
+
+  /** One control step: read the signals, move the threshold and the limit, publish the pressure. */
+  update(): LoadSheddingState {
+    const at = this.#now()
+    const reading = this.#readLoop(at - this.#lastUpdate)
+    const pressure = this.shedder.update(at, at - this.#lastUpdate, reading)
+    this.#lastUpdate = at
+    // Wall clock, so that every instance of a fleet rotates its cohorts at the same moment.
+    this.#epoch = cohortEpoch(Date.now(), this.options.cohortRotateMs)
+    this.#publishPressure?.(pressure)
+    const state = this.shedder.state
+    this.#onUpdate?.(state)
+    return state
+  }
+
+  /** The request's cohort: hashed from its key (the same users shed together), else round-robin. */
+  cohort(key: unknown): number {
+    if (typeof key === 'string') return cohortOf(key, this.#epoch, this.options.cohorts)
+    const cohorts = this.options.cohorts
+    return this.#roundRobin = this.#roundRobin + 1 === cohorts ? 0 : this.#roundRobin + 1
+  }
+
+  /** Whether the deadline header's value (Unix epoch ms) has passed. */
+  pastDeadline(header: unknown): boolean {
+    if (typeof header !== 'string') return false
+    const deadline = Number(header)
+    return Number.isFinite(deadline) && Date.now() > deadline
+  }
+
+  /** `ADMIT` or the index of the shed reason, for a request that started (on the gate's clock) at `startedAt`. */
+  decide(rank: number, cohort: number, startedAt: number): number {
+    return this.shedder.decide(rank, cohort, this.#turn.elapsed(startedAt))
+  }
+
+  /** Ends an admitted request: its latency feeds the limit; a 5xx or an abort counts as a drop. */
+  release(latencyMs: number, dropped: boolean): void {
+    this.shedder.release(latencyMs, dropped)
+  }
+
+  /**
+   * Jittered ±50% so that refused clients do not all come back in the same second; longer the
+   * more is shed, since a deep overload will not clear in a second.
+   */
+  retryAfterSeconds(): number {
+    const { minRetryAfterMs, maxRetryAfterMs } = this.options
+    const baseMs = minRetryAfterMs + this.shedder.pressure * (maxRetryAfterMs - minRetryAfterMs)
+    return retryAfterSeconds(baseMs * (0.5 + Math.random()))
+  }
+
+  /** The serialized problem+json body for a shed reason. */
+  body(reason: number): string {
+    return this.#bodies[reason] as string
+  }
+}
