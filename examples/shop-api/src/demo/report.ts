@@ -98,6 +98,7 @@ export function renderReport(input: ReportInput): string {
   .pair { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; }
   .pair > div > h3 { font-size: .85rem; margin: 0; color: #556; text-transform: uppercase; letter-spacing: .05em; }
   .note { color: #556; }
+  section { background: #fff; padding: .2rem .4rem .4rem; }
 </style>
 </head>
 <body>
@@ -125,17 +126,20 @@ function phaseLines(u) {
   const ctx = u.ctx
   ctx.save()
   ctx.strokeStyle = '#0003'; ctx.fillStyle = '#556'; ctx.font = (11 * devicePixelRatio) + 'px system-ui'
-  for (const p of DATA.phases) {
+  ctx.textAlign = 'left'; ctx.textBaseline = 'top'
+  DATA.phases.forEach((p, i) => {
     const x = Math.round(u.valToPos(p.start, 'x', true))
     ctx.beginPath(); ctx.moveTo(x, u.bbox.top); ctx.lineTo(x, u.bbox.top + u.bbox.height); ctx.stroke()
-    ctx.fillText(p.label, x + 4 * devicePixelRatio, u.bbox.top + 12 * devicePixelRatio)
-  }
+    // Short label (up to the parenthesis), on two alternating rows so that neighbours do not overlap.
+    ctx.fillText(p.label.split(' (')[0], x + 3 * devicePixelRatio, u.bbox.top + (2 + (i % 2) * 13) * devicePixelRatio)
+  })
   ctx.restore()
 }
 const root = document.getElementById('charts')
 CHARTS.forEach((chart, index) => {
-  const h = document.createElement('h2'); h.textContent = chart.title; root.appendChild(h)
-  const pair = document.createElement('div'); pair.className = 'pair'; pair.id = 'chart-' + index; root.appendChild(pair)
+  const section = document.createElement('section'); section.id = 'chart-' + index; root.appendChild(section)
+  const h = document.createElement('h2'); h.textContent = chart.title; section.appendChild(h)
+  const pair = document.createElement('div'); pair.className = 'pair'; section.appendChild(pair)
   let max = 0
   for (const run of DATA.runs) for (const [key, , , , axis] of chart.series) if (axis === undefined) for (const v of run[key]) if (v !== null && v > max) max = v
   for (const run of DATA.runs) {
@@ -144,7 +148,7 @@ CHARTS.forEach((chart, index) => {
     const hasLevel = chart.series.some((s) => s[4] === 'level')
     const width = Math.max(320, Math.floor((Math.min(window.innerWidth, 1280) - 80) / 2))
     new uPlot({
-      width, height: 240,
+      width, height: 240, legend: { live: false },
       scales: { x: { time: false }, y: { range: [0, max * 1.05 || 1] }, level: { range: [0, 3.2] } },
       axes: [{ label: 'seconds' }, { size: 55 }].concat(hasLevel ? [{ scale: 'level', side: 1, grid: { show: false }, incrs: [1] }] : []),
       series: [{ label: 's' }].concat(chart.series.map(([key, label, color, dash, scale]) => ({

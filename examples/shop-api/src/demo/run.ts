@@ -66,9 +66,10 @@ async function runTarget(target: TargetRun['target'], server: TargetProcess, pha
   const ticker = setInterval(() => {
     second++
     const at = second
-    const elapsedMs = performance.now() - startMs
+    // The line describes the second that just ended: its phase is the one that second was in.
+    const describedMs = (at - 1) * 1000
     let offset = 0
-    const phase = phases.find((p) => (offset += p.durationMs) > elapsedMs - 1) ?? phases[phases.length - 1]!
+    const phase = phases.find((p) => (offset += p.durationMs) > describedMs) ?? phases[phases.length - 1]!
     void readState(server.port).then((state) => {
       const sample: ServerSample | undefined = state === undefined
         ? undefined
