@@ -9,6 +9,7 @@ import type { LoadShedder, LoadSheddingMode, LoadSheddingState } from './load-sh
 import { checkRoutePriority, normalizeOptions, type LoadSheddingOptions } from './options.js'
 import { createPriorityResolver } from './priority.js'
 import { ShedGate } from './shed-gate.js'
+import { SHED_CHANNEL, UPDATE_CHANNEL } from './channels.js'
 import { ADMIT, SHED_DEADLINE, SHED_REASONS, type ShedReason } from './shed-reason.js'
 
 /** What `fastify.loadShedding` exposes. */
@@ -37,8 +38,7 @@ declare module 'fastify' {
 }
 
 /** `diagnostics_channel` events: one per refused request, one per control step. */
-export const SHED_CHANNEL = 'spillway:load-shedding:shed'
-export const UPDATE_CHANNEL = 'spillway:load-shedding:update'
+export { SHED_CHANNEL, UPDATE_CHANNEL }
 const shedChannel = channel(SHED_CHANNEL)
 const updateChannel = channel(UPDATE_CHANNEL)
 

@@ -1,0 +1,13 @@
+/**
+ * The framework-free parts, as the subpath `@spillway/load-shedding/core`: what another framework's
+ * glue (the Express middleware of `@spillway/express`) needs, without the Fastify plugin and its
+ * `fastify` declaration merging.
+ */
+export { ShedGate, type ShedGateOptions } from './shed-gate.js'
+export { LoadShedder, type LoadShedderOptions, type LoadSheddingMode, type LoadSheddingState, type LoadSignal } from './load-shedder.js'
+export { normalizeOptions, type LoadSheddingOptions, type NormalizedOptions } from './options.js'
+export { createPriorityResolver } from './priority.js'
+export { LoadSheddingOptionsError } from './errors.js'
+export { SHED_REASONS, ADMIT, SHED_DEADLINE, type ShedReason } from './shed-reason.js'
+export { SHED_CHANNEL, UPDATE_CHANNEL } from './channels.js'
+export type { LimitAlgorithm } from './limit-algorithm.js'
