@@ -2,11 +2,15 @@
  * The same middlewares on Express 4: they use only what both majors share (`req.app`, `req.path`,
  * `req.ip`, `res.send`) and Node's own response API.
  */
-import express4 from 'express4'
+import { createRequire } from 'node:module'
+import type express from 'express'
 import t from 'tap'
 import { degradation } from '../src/degradation.js'
 import { rateLimit } from '../src/rate-limit.js'
 import { serve } from './helpers/serve.js'
+
+// Express 4 is installed under the alias `express4`; Express 5's types describe what the test uses.
+const express4 = createRequire(import.meta.url)('express4') as typeof express
 
 const silent = { warn: () => {}, info: () => {} }
 
