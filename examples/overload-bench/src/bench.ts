@@ -8,6 +8,8 @@
  *   pnpm bench:overload            full run (~4 min)
  *   pnpm bench:overload --quick    short steps (~2 min)
  *   … --scenario cpu|io  --target spillway,unprotected
+ *   … --framework express   the same scenarios as Express apps: unprotected, express-rate-limit, spillway
+ *                           (@spillway/express's loadShedding), capacity measured on unprotected Express
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -23,12 +25,17 @@ const flag = (name: string): string | undefined => {
   return i === -1 ? undefined : args[i + 1]
 }
 if (args.includes('--help')) {
-  console.log('usage: bench [--quick] [--scenario cpu,io] [--target unprotected,under-pressure,spillway] [--step-ms 5000]')
+  console.log('usage: bench [--quick] [--framework fastify|express] [--scenario cpu,io] [--target unprotected,under-pressure,spillway] [--step-ms 5000]')
+  console.log('       Express targets: unprotected, express-rate-limit, spillway')
   process.exit(0)
 }
 const quick = args.includes('--quick')
 const scenarios = (flag('--scenario')?.split(',') ?? SCENARIOS) as Scenario[]
-const targets = (flag('--target')?.split(',') ?? TARGETS) as Target[]
+const framework = flag('--framework') ?? 'fastify'
+if (framework !== 'fastify' && framework !== 'express') throw new Error(`--framework must be fastify or express, got ${framework}`)
+/** The Express targets (served by packages/express/bench/scenario-app.ts). */
+const EXPRESS_TARGETS = ['unprotected', 'express-rate-limit', 'spillway'] as const
+const targets = (flag('--target')?.split(',') ?? (framework === 'express' ? EXPRESS_TARGETS : TARGETS)) as Target[]
 const stepMs = Number(flag('--step-ms') ?? (quick ? 2500 : 5000))
 const recoveryMs = quick ? 3000 : 4000
 const MULTIPLIERS = [1, 2, 3, 5]
@@ -49,8 +56,10 @@ function killChildren(): void {
 process.on('exit', killChildren)
 process.on('SIGINT', () => { killChildren(); process.exit(130) })
 
-async function startServer(scenario: Scenario, target: Target, cpuIterations: number): Promise<{ port: number, stop: () => Promise<void> }> {
-  const child = fork(join(here, 'server-process.ts'), [scenario, target, String(cpuIterations)], {
+async function startServer(
+  scenario: Scenario, target: Target, cpuIterations: number, capacityPerSecond = 0
+): Promise<{ port: number, stop: () => Promise<void> }> {
+  const child = fork(join(here, 'server-process.ts'), [scenario, target, String(cpuIterations), framework, String(capacityPerSecond)], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc']
   })
@@ -93,7 +102,8 @@ interface StepSummary {
   health: { offered: number, ok: number }
 }
 interface TargetSummary {
-  target: Target
+  /** The target, prefixed `express/` for the Express targets. */
+  target: string
   steps: StepSummary[]
   /** After the 5× step, at 0.5×: ms from the overload's end to the end of the last 100 ms bucket with a shed or timed-out request. */
   recovery: { lastShedMs: number, lastTimeoutMs: number, sheddingEndedWithinMs: number }
@@ -141,7 +151,7 @@ async function runScenario(scenario: Scenario, cpuIterations: number): Promise<S
 
   const summaries: TargetSummary[] = []
   for (const target of targets) {
-    const server = await startServer(scenario, target, cpuIterations)
+    const server = await startServer(scenario, target, cpuIterations, capacityPerSecond)
     const phases = [
       { name: 'warmup', ratePerSecond: capacityPerSecond * 0.5, durationMs: 1000 },
       ...MULTIPLIERS.map((m) => ({ name: `${m}x`, ratePerSecond: capacityPerSecond * m, durationMs: stepMs })),
@@ -194,7 +204,7 @@ async function runScenario(scenario: Scenario, cpuIterations: number): Promise<S
     const lastShedMs = lastBucketEnd(recoveryPhase, (b) => b.shed)
     const lastTimeoutMs = lastBucketEnd(recoveryPhase, (b) => b.timedOut + b.errors)
     const summary: TargetSummary = {
-      target, steps,
+      target: framework === 'express' ? `express/${target}` : target, steps,
       recovery: { lastShedMs, lastTimeoutMs, sheddingEndedWithinMs: Math.max(lastShedMs, lastTimeoutMs) },
       serverState
     }
@@ -224,7 +234,7 @@ function printTarget(_scenario: Scenario, summary: TargetSummary, _unloadedP99: 
 }
 
 function markdown(results: ScenarioSummary[], cpuIterations: number): string {
-  const lines = [`# Overload benchmark`, '', `Node ${process.version}, ${quick ? 'quick' : 'full'} run, step ${stepMs} ms, client timeout ${TIMEOUT_MS} ms, CPU work ${cpuIterations} iterations (~2 ms), ${new Date().toISOString()}`, '']
+  const lines = [`# Overload benchmark (${framework})`, '', `Node ${process.version}, ${quick ? 'quick' : 'full'} run, step ${stepMs} ms, client timeout ${TIMEOUT_MS} ms, CPU work ${cpuIterations} iterations (~2 ms), ${new Date().toISOString()}`, '']
   for (const scenario of results) {
     lines.push(`## ${scenario.scenario}: capacity ${scenario.capacityPerSecond.toFixed(0)}/s, unloaded p99 ${scenario.unloaded.p99Ms.toFixed(1)} ms`, '')
     lines.push('| target | load | goodput/s | of capacity | high ok | high p99 ms | normal ok | low ok | shed h/n/l | timed out | health ok |')
@@ -257,7 +267,7 @@ try {
 const outDir = join(here, '..', 'report')
 mkdirSync(outDir, { recursive: true })
 const stamp = new Date().toISOString().replace(/[:.]/g, '-')
-writeFileSync(join(outDir, `overload-${stamp}.json`), JSON.stringify({ quick, stepMs, cpuIterations, results }, null, 2))
+writeFileSync(join(outDir, `overload-${stamp}.json`), JSON.stringify({ framework, quick, stepMs, cpuIterations, results }, null, 2))
 const md = markdown(results, cpuIterations)
 writeFileSync(join(outDir, 'latest.md'), md)
 console.log(`\nwrote ${join(outDir, `overload-${stamp}.json`)} and latest.md`)

@@ -136,8 +136,9 @@ export function loadShedding(input: ExpressLoadSheddingOptions = {}): LoadSheddi
         noteShadow(request, rank, decision)
       }
       admitted[kAdmittedAt] = startedAt
-      response.once('finish', releaseOnEnd)
-      response.once('close', releaseOnEnd)
+      // `on`, not `once` (a closure per call); the guard makes the second call a no-op.
+      response.on('finish', releaseOnEnd)
+      response.on('close', releaseOnEnd)
       next()
     }
   }

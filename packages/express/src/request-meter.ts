@@ -92,8 +92,10 @@ export class RequestMeter {
     measured[kStartedAt] = at
     measured[kMeter] = meter
     meter.inFlight.acquire()
-    response.once('finish', endMeasurement)
-    response.once('close', endMeasurement)
+    // `on`, not `once`: `once` wraps the listener in a new closure per call; the guard in
+    // endMeasurement makes the second call a no-op, and the listeners go with the response.
+    response.on('finish', endMeasurement)
+    response.on('close', endMeasurement)
     return at
   }
 
