@@ -52,6 +52,8 @@ t.test('/metrics exposes the series of all three plugins, with their current val
   t.equal(sample(text, 'spillway_rate_limit_decisions_total{outcome="limited"}'), 1)
   t.equal(sample(text, 'spillway_rate_limit_store_degraded'), 0)
   t.equal(sample(text, 'shop_http_requests_total{route="/checkout",method="POST",status="429"}'), 1, 'requests by route and status')
+  t.match(text, /^# TYPE spillway_load_shedding_shed_total counter$/m, 'running totals are exposed as counters')
+  t.match(text, /^# TYPE spillway_rate_limit_decisions_total counter$/m)
   t.ok(sample(text, 'shop_db_pool_connections{state="size"}') === 10, 'database pool')
 })
 

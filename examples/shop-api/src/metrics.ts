@@ -70,28 +70,30 @@ function registerPluginMetrics(app: FastifyInstance, registry: Registry): void {
     registers,
     collect() { this.set(app.loadShedding.state.threshold.admittedLevels) }
   })
-  // Counters that live in the plugin: a Gauge set to the running total is the prom-client idiom
-  // for a counter owned elsewhere; the _total suffix keeps rate() meaningful.
-  new Gauge({
+  // Counters that live in the plugins: exposed as Prometheus counters (so that rate() and reset
+  // detection work) by re-reading the plugin's running total at each scrape.
+  new Counter({
     name: 'spillway_load_shedding_shed_total',
     help: 'Requests refused by the load shedder, by priority and reason.',
     labelNames: ['priority', 'reason'] as const,
     registers,
     collect() {
       const { shed } = app.loadShedding.state
+      this.reset()
       for (const priority of SHOP_PRIORITIES) {
-        for (const [reason, count] of Object.entries(shed[priority])) this.set({ priority, reason }, count)
+        for (const [reason, count] of Object.entries(shed[priority])) this.inc({ priority, reason }, count)
       }
     }
   })
-  new Gauge({
+  new Counter({
     name: 'spillway_load_shedding_admitted_total',
     help: 'Requests admitted by the load shedder, by priority.',
     labelNames: ['priority'] as const,
     registers,
     collect() {
       const { admitted } = app.loadShedding.state
-      for (const priority of SHOP_PRIORITIES) this.set({ priority }, admitted[priority])
+      this.reset()
+      for (const priority of SHOP_PRIORITIES) this.inc({ priority }, admitted[priority])
     }
   })
   new Gauge({
@@ -109,33 +111,36 @@ function registerPluginMetrics(app: FastifyInstance, registry: Registry): void {
       for (const name of app.degradation.featureNames) this.set({ feature: name }, app.degradation.isOn(name) ? 1 : 0)
     }
   })
-  new Gauge({
+  new Counter({
     name: 'spillway_degradation_fallbacks_total',
     help: 'Fallbacks served, by feature.',
     labelNames: ['feature'] as const,
     registers,
     collect() {
-      for (const name of app.degradation.featureNames) this.set({ feature: name }, app.degradation.fallbacksServed(name))
+      this.reset()
+      for (const name of app.degradation.featureNames) this.inc({ feature: name }, app.degradation.fallbacksServed(name))
     }
   })
-  new Gauge({
+  new Counter({
     name: 'spillway_rate_limit_decisions_total',
     help: 'Rate-limit decisions, by outcome.',
     labelNames: ['outcome'] as const,
     registers,
     collect() {
       const stats = app.rateLimit.stats()
-      this.set({ outcome: 'allowed' }, stats.allowed)
-      this.set({ outcome: 'limited' }, stats.limited)
+      this.reset()
+      this.inc({ outcome: 'allowed' }, stats.allowed)
+      this.inc({ outcome: 'limited' }, stats.limited)
     }
   })
-  new Gauge({
+  new Counter({
     name: 'spillway_rate_limit_store_errors_total',
     help: 'Errors and timeouts of the rate-limit store (Redis).',
     registers,
     collect() {
       const stats = app.rateLimit.stats()
-      this.set(stats.storeErrors + stats.storeTimeouts)
+      this.reset()
+      this.inc(stats.storeErrors + stats.storeTimeouts)
     }
   })
   new Gauge({
