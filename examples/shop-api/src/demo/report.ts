@@ -149,7 +149,7 @@ CHARTS.forEach((chart, index) => {
     const width = Math.max(320, Math.floor((Math.min(window.innerWidth, 1280) - 80) / 2))
     new uPlot({
       width, height: 240, legend: { live: false },
-      scales: { x: { time: false }, y: { range: [0, max * 1.05 || 1] }, level: { range: [0, 3.2] } },
+      scales: { x: { time: false }, y: { range: [0, Math.max(max * 1.05, 1)] }, level: { range: [0, 3.2] } },
       axes: [{ label: 'seconds' }, { size: 55 }].concat(hasLevel ? [{ scale: 'level', side: 1, grid: { show: false }, incrs: [1] }] : []),
       series: [{ label: 's' }].concat(chart.series.map(([key, label, color, dash, scale]) => ({
         label, stroke: COLORS[color], width: 2, dash: dash ? [6, 4] : undefined, scale: scale ?? 'y', spanGaps: false,
