@@ -6,6 +6,7 @@ import { createRequire } from 'node:module'
 import type express from 'express'
 import t from 'tap'
 import { degradation } from '../src/degradation.js'
+import { loadShedding } from '../src/load-shedding.js'
 import { rateLimit } from '../src/rate-limit.js'
 import { serve } from './helpers/serve.js'
 
@@ -35,4 +36,19 @@ t.test('Express 4: rate limit, degradation and their headers', async (t) => {
   t.equal(response.status, 429)
   t.equal(response.headers.get('retry-after'), '1000')
   t.match(await response.json(), { status: 429, 'violated-policies': ['default'] })
+})
+
+t.test('Express 4: load shedding refuses with 503 problem+json and Retry-After', async (t) => {
+  const app = express4()
+  const shed = loadShedding({ eventLoop: false, intervalMs: 60_000, deadlineHeader: 'x-deadline', statusRoute: '/_shed' })
+  t.teardown(() => shed.close())
+  app.use(shed)
+  app.get('/', (_req, res) => { res.send('ok') })
+  const base = await serve(t, app)
+  t.equal((await fetch(base)).status, 200)
+  const late = await fetch(base, { headers: { 'x-deadline': String(Date.now() - 1) } })
+  t.equal(late.status, 503)
+  t.ok(Number(late.headers.get('retry-after')) >= 1)
+  t.match(await late.json(), { status: 503, reason: 'deadline' })
+  t.match(await (await fetch(`${base}/_shed`)).json(), { mode: 'enforce', inFlight: 0 })
 })
