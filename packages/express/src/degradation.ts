@@ -6,7 +6,7 @@
  *   app.use(degrade)                                             // req.feature(), req.degrade()
  *   app.post('/thumbnail', degrade.gate('image_processing'), makeThumbnail)   // fallback or 503 while off
  */
-import type { ServerResponse } from 'node:http'
+import { IncomingMessage, type ServerResponse } from 'node:http'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import {
   Degradation,
@@ -73,9 +73,44 @@ export interface DegradationMiddleware extends RequestHandler {
   close(): void
 }
 
-const kServed = Symbol('spillway.degradation.served')
-interface ServedRequest {
-  [kServed]?: number[]
+/** What `req.feature()` and `req.degrade()` call: the degradation middleware the request last passed. */
+interface FeatureOwner {
+  feature(request: Request, name: string): boolean
+  degrade(request: Request, name: string, full: () => unknown, fallback: unknown, fallbackGiven: boolean): Promise<unknown>
+}
+
+// `req.feature` and `req.degrade` live on the request prototype of each Express app (installed once
+// per prototype) and find their middleware in a WeakMap: Express gives every request a new
+// prototype, after which each property added to the request itself costs microseconds. Shared
+// through globalThis by every copy of this package.
+const OWNERS = Symbol.for('spillway.express.degradation.owners')
+const PATCHED = Symbol.for('spillway.express.degradation.prototypes')
+const scope = globalThis as { [OWNERS]?: WeakMap<object, FeatureOwner>, [PATCHED]?: WeakSet<object> }
+const owners = (scope[OWNERS] ??= new WeakMap())
+const patched = (scope[PATCHED] ??= new WeakSet())
+
+function ownerOf(request: Request): FeatureOwner {
+  const owner = owners.get(request)
+  if (owner === undefined) throw new TypeError('req.feature() and req.degrade() need the degradation() middleware mounted before this handler')
+  return owner
+}
+
+function installOn(prototype: object): void {
+  patched.add(prototype)
+  Object.defineProperty(prototype, 'feature', {
+    configurable: true,
+    writable: true,
+    value: function feature(this: Request, name: string): boolean {
+      return ownerOf(this).feature(this, name)
+    }
+  })
+  Object.defineProperty(prototype, 'degrade', {
+    configurable: true,
+    writable: true,
+    value: function degrade(this: Request, name: string, full: () => unknown, fallback?: unknown): Promise<unknown> {
+      return ownerOf(this).degrade(this, name, full, fallback, arguments.length >= 3)
+    }
+  })
 }
 
 const IDLE: LoadReading = { latencyMs: 0, samples: 0, eventLoopDelayMs: 0, utilization: 0, pressure: undefined }
@@ -113,9 +148,12 @@ export function degradation(input: ExpressDegradationOptions): DegradationMiddle
 
   const { indexOf, names, fallbacks, hasFallback } = features
 
+  // The features each request was served without, in the order it hit them (for the header).
+  const servedByRequest = new WeakMap<object, number[]>()
+
   function served(request: Request, index: number): void {
-    const list = (request as ServedRequest)[kServed]
-    if (list === undefined) (request as ServedRequest)[kServed] = [index]
+    let list = servedByRequest.get(request)
+    if (list === undefined) servedByRequest.set(request, list = [index])
     else if (list.includes(index)) return
     else list.push(index)
     state.recordFallback(index)
@@ -123,38 +161,43 @@ export function degradation(input: ExpressDegradationOptions): DegradationMiddle
     // soon as a feature is served by fallback, which is always before the handler answers.
     const response = request.res
     if (header !== false && response !== undefined && !response.headersSent) {
-      response.setHeader(header, ((request as ServedRequest)[kServed] as number[]).map((i) => names[i]).join(', '))
+      response.setHeader(header, list.map((i) => names[i]).join(', '))
     }
   }
 
-  function feature(this: Request, name: string): boolean {
+  function feature(request: Request, name: string): boolean {
     const index = indexOf.get(name)
     if (index === undefined) throw new UnknownFeatureError(name)
     if (state.isOnAt(index)) return true
-    served(this, index)
+    served(request, index)
     return false
   }
 
-  async function degrade<T>(this: Request, name: string, full: () => T | Promise<T>, fallback?: CallFallback<T>): Promise<T | null> {
+  async function degrade(request: Request, name: string, full: () => unknown, fallback: unknown, fallbackGiven: boolean): Promise<unknown> {
     const index = indexOf.get(name)
     if (index === undefined) throw new UnknownFeatureError(name)
     if (state.isOnAt(index)) return await full()
-    served(this, index)
+    served(request, index)
     try {
-      if (arguments.length >= 3) return typeof fallback === 'function' ? await (fallback as () => T | Promise<T>)() : fallback as T
+      if (fallbackGiven) return typeof fallback === 'function' ? await (fallback as () => unknown)() : fallback
       const declared = fallbacks[index] as ExpressFeatureFallback | undefined
-      return (typeof declared === 'function' ? await declared(this) : declared ?? null) as T | null
+      return typeof declared === 'function' ? await declared(request) : declared ?? null
     } catch (error) {
       logger.warn({ err: error, feature: name }, 'spillway degradation: fallback threw, answering null')
       return null
     }
   }
 
+  const owner: FeatureOwner = { feature, degrade }
   const statusRoute = config.statusRoute
   const middleware = function spillwayDegradation(request: Request, response: Response, next: NextFunction): void {
     meter.start(request, response)
-    request.feature = feature
-    request.degrade = degrade
+    owners.set(request, owner)
+    const prototype = Object.getPrototypeOf(request) as object | null
+    // Express's per-app request prototype; a request Express did not set up (a plain `http`
+    // handler) gets the methods on itself rather than on every IncomingMessage of the process.
+    if (prototype === IncomingMessage.prototype || prototype === null) installOn(request)
+    else if (!patched.has(prototype)) installOn(prototype)
     if (statusRoute !== false && request.method === 'GET' && request.path === statusRoute) {
       response.json(state.status())
       return
