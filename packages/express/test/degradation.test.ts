@@ -182,3 +182,22 @@ t.test('bad options throw at creation with the plugin code', async (t) => {
   t.teardown(() => degrade.close())
   t.throws(() => degrade.gate('b'), { code: 'SPILLWAY_DEGRADATION_OPTIONS', message: /gate must be a declared feature name, got "b"/ })
 })
+
+t.test('req.feature on a route the middleware does not cover says so', async (t) => {
+  const app = express()
+  const degrade = degradation({ features: [{ name: 'recs', offAtLevel: 1 }], evaluateIntervalMs: 0, logger: silent })
+  t.teardown(() => degrade.close())
+  const covered = express.Router()
+  covered.use(degrade)
+  covered.get('/in', (req, res) => { res.json(req.feature('recs')) })
+  app.use('/covered', covered)
+  app.get('/out', (req, res) => { res.json(req.feature('recs')) })
+  app.use((error: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    res.status(500).json({ message: error.message })
+  })
+  const base = await serve(t, app)
+  t.equal(await (await fetch(`${base}/covered/in`)).json(), true)
+  const out = await fetch(`${base}/out`)
+  t.equal(out.status, 500)
+  t.match(await out.json(), { message: /need the degradation\(\) middleware mounted/ })
+})
