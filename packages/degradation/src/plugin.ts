@@ -67,7 +67,9 @@ const spillwayDegradation: FastifyPluginAsync<DegradationOptions> = async functi
   if (config.options.latencyWindow !== undefined) meterOptions.latency = config.options.latencyWindow
   if (config.options.eventLoop !== undefined) meterOptions.eventLoop = config.options.eventLoop
   const meter = meterFastify(fastify, 'degradation', meterOptions)
-  const read = (): LoadReading => meterReading(meter, percentile)
+  // The window this plugin was configured with, even when another plugin created the meter first.
+  const latency = meter.latencyWindow(config.options.latencyWindow)
+  const read = (): LoadReading => meterReading(meter, latency, percentile)
   const state = new Degradation(features, controller, overrides, read)
   fastify.decorate('degradation', state)
 

@@ -314,3 +314,33 @@ t.test('the load shedder\'s published pressure raises the level; one meter measu
   t.equal(app.degradation.level, 2)
   t.match(app.degradation.status().lastChange, { reason: 'pressure', value: 0.65, threshold: 0.6 })
 })
+
+t.test('its latencyWindow applies even when another plugin created the shared meter first', async (t) => {
+  const clock = manualClock(1000)
+  const app = Fastify()
+  t.teardown(() => app.close())
+  // The load shedder registered first, with the default 10 s window.
+  const meter = meterFastify(app, 'load-shedding', { now: clock.now })
+  await app.register(degradation, {
+    features: [{ name: 'recommendations', offAtLevel: 1, fallback: [] }],
+    levels: 1,
+    thresholds: { latencyMs: [100] },
+    latencyWindow: { windowMs: 1000, slices: 4 },
+    dwellMs: 500,
+    minSamples: 5,
+    evaluateIntervalMs: 0,
+    now: clock.now
+  })
+  app.get('/slow', async () => {
+    clock.advance(150)
+    return 'ok'
+  })
+  for (let i = 0; i < 5; i++) await app.inject('/slow')
+  app.degradation.evaluate()
+  t.equal(app.degradation.level, 1)
+  clock.advance(1500)
+  t.equal(meter.latency.count, 5, 'the shared 10 s window still holds the slow requests')
+  app.degradation.evaluate()
+  t.equal(app.degradation.status().reading?.samples, 0, 'the plugin reads its own 1 s window, now empty')
+  t.equal(app.degradation.level, 1, 'too few samples: the level holds rather than guess')
+})

@@ -136,7 +136,12 @@ export function degradation(input: ExpressDegradationOptions): DegradationMiddle
   if (config.options.eventLoop !== undefined) meterOptions.eventLoop = config.options.eventLoop
   const meter = new RequestMeter('@spillway/express/degradation', meterOptions)
   // Before the first request there is no meter yet: an idle reading holds the level.
-  const read = (): LoadReading => meter.meter === undefined ? IDLE : meterReading(meter.meter, percentile)
+  const read = (): LoadReading => {
+    const shared = meter.meter
+    if (shared === undefined) return IDLE
+    // The window this middleware was configured with, even when another one created the meter.
+    return meterReading(shared, shared.latencyWindow(config.options.latencyWindow), percentile)
+  }
   const state = new Degradation(features, controller, overrides, read)
 
   state.onEvent((event) => {

@@ -41,7 +41,7 @@ function endMeasurement(this: ServerResponse): void {
   // overloaded server look healthy.
   if (!measurement.unmeasured) {
     const at = meter.now()
-    meter.latency.record(at - startedAt, at)
+    meter.recordLatency(at - startedAt, at)
   }
 }
 

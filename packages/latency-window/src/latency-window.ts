@@ -25,6 +25,9 @@ export interface LatencySnapshot {
 
 const SNAPSHOT_QUANTILES = [0.5, 0.9, 0.99, 0.999] as const
 
+export const DEFAULT_WINDOW_MS = 10_000
+export const DEFAULT_SLICES = 10
+
 /**
  * Latency over the last `windowMs`, as a ring of time slices each holding a log-bucketed
  * histogram, plus a running total of the live slices so that a quantile scans one histogram
@@ -60,8 +63,8 @@ export class LatencyWindow {
 
   constructor(input?: LatencyWindowOptions) {
     const options = checkOptionsObject<LatencyWindowOptions>('options', input)
-    this.windowMs = checkNumber('windowMs', options.windowMs ?? 10_000, { min: 1 })
-    this.slices = checkNumber('slices', options.slices ?? 10, { min: 1, max: 120, integer: true })
+    this.windowMs = checkNumber('windowMs', options.windowMs ?? DEFAULT_WINDOW_MS, { min: 1 })
+    this.slices = checkNumber('slices', options.slices ?? DEFAULT_SLICES, { min: 1, max: 120, integer: true })
     this.#now = checkFunction<Clock>('now', options.now ?? monotonicNow)
     this.sliceMs = this.windowMs / this.slices
 

@@ -35,3 +35,20 @@ t.test('pressure is published by one controller and read by the others', async (
   meter.publishPressure('load-shedding', Number.NaN)
   t.equal(meter.pressure, 0)
 })
+
+t.test('a reader that needs another window shape gets one fed by the same measurements', async (t) => {
+  let now = 0
+  const meter = new ServerMeter({ now: () => now })
+  t.equal(meter.latencyWindow(), meter.latency)
+  t.equal(meter.latencyWindow({ windowMs: 10_000, slices: 10 }), meter.latency, 'the shared window has that shape')
+  const short = meter.latencyWindow({ windowMs: 1000, slices: 4 })
+  t.not(short, meter.latency)
+  t.equal(meter.latencyWindow({ windowMs: 1000, slices: 4 }), short, 'asked again, the same window')
+  meter.recordLatency(40, now)
+  t.equal(meter.latency.count, 1)
+  t.equal(short.count, 1)
+  now = 1500
+  t.equal(short.count, 0, 'the short window has forgotten it')
+  t.equal(meter.latency.count, 1, 'the long one still counts it')
+  t.throws(() => meter.latencyWindow({ windowMs: 0 }), { code: 'SPILLWAY_LATENCY_WINDOW_OPTIONS' })
+})

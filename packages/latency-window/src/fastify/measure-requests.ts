@@ -21,7 +21,7 @@ export function meterFastify(fastify: FastifyInstance, plugin: string, options?:
   // The http.Server, not the Fastify instance: encapsulated contexts are different objects.
   const meter = sharedMeter(fastify.server, options)
   if (meter.claimMeasurement(plugin)) {
-    const { latency, inFlight } = meter
+    const { inFlight } = meter
     const now = meter.now
     fastify.addHook('onRequest', function spillwayMeterStart(request, _reply, done) {
       ;(request as MeasuredRequest)[kStartedAt] = now()
@@ -37,7 +37,7 @@ export function meterFastify(fastify: FastifyInstance, plugin: string, options?:
       inFlight.release()
       if (measured[kUnmeasured] !== true) {
         const at = now()
-        latency.record(at - startedAt, at)
+        meter.recordLatency(at - startedAt, at)
       }
     }
     fastify.addHook('onResponse', function spillwayMeterEnd(request, _reply, done) {
