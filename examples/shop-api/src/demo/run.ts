@@ -144,7 +144,7 @@ async function main(): Promise<void> {
   console.log(markdownTable(rows))
   const { won, failed } = verdict(unprotectedFigures, protectedFigures)
   console.log(won
-    ? '\nProtected beats unprotected on goodput, checkout success and health checks.'
+    ? '\nProtected beats unprotected on goodput and checkout success, and answers at least as many health checks.'
     : `\nProtected did NOT beat unprotected on: ${failed.join(', ')} (see the report; a busy machine can do this).`)
 
   mkdirSync(dirname(reportPath), { recursive: true })
