@@ -4,6 +4,7 @@ export { degradation, degradation as default, spillwayDegradation, DEGRADED_HEAD
 export type { DegradationOptions, DegradationAdminOptions, CallFallback } from './plugin.js'
 export { normalizeDegradationOptions } from './options.js'
 export { meterReading } from './meter-reading.js'
+export { runRouteFallback } from './route-fallback.js'
 export { DegradationOptionsError, InvalidOverrideError, UnknownFeatureError } from './errors.js'
 export { declareFeatures, type FeatureDeclaration, type FeatureFallback, type FeatureTable } from './features.js'
 export {

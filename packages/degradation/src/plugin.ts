@@ -7,6 +7,7 @@ import { Degradation } from './degradation.js'
 import { DegradationOptionsError, InvalidOverrideError, UnknownFeatureError } from './errors.js'
 import { LevelController, type LoadReading } from './level-controller.js'
 import { meterReading } from './meter-reading.js'
+import { runRouteFallback } from './route-fallback.js'
 import { Overrides } from './overrides.js'
 import { RedisOverrides } from './redis-overrides.js'
 import { digest, normalizeDegradationOptions, type DegradationOptions } from './options.js'
@@ -151,20 +152,9 @@ const spillwayDegradation: FastifyPluginAsync<DegradationOptions> = async functi
         request.log.warn({ err: error, feature: featureName }, 'spillway degradation: route fallback threw')
         if (!reply.sent) unavailable(reply, featureName)
       }
-      let result: unknown
-      try {
-        result = fallback(request, reply)
-      } catch (error) {
-        failed(error)
-        return
-      }
-      if (result instanceof Promise) {
-        result.then((value: unknown) => {
-          if (!reply.sent) void reply.send(value)
-        }, failed)
-      } else if (!reply.sent) {
-        void reply.send(result)
-      }
+      runRouteFallback(() => fallback(request, reply), (value) => {
+        if (!reply.sent) void reply.send(value)
+      }, failed)
     }
     const existing = routeOptions.onRequest
     routeOptions.onRequest = existing === undefined ? [gate] : [...(Array.isArray(existing) ? existing : [existing]), gate]

@@ -16,6 +16,7 @@ import {
   RedisOverrides,
   UnknownFeatureError,
   meterReading,
+  runRouteFallback,
   normalizeDegradationOptions,
   type CallFallback,
   type DegradationOptions,
@@ -235,20 +236,9 @@ export function degradation(input: ExpressDegradationOptions): DegradationMiddle
         logger.warn({ err: error, feature: name }, 'spillway degradation: route fallback threw')
         if (!response.headersSent) unavailable(response, name)
       }
-      let result: unknown
-      try {
-        result = fallback(request, response)
-      } catch (error) {
-        failed(error)
-        return
-      }
-      if (result instanceof Promise) {
-        result.then((value: unknown) => {
-          if (!response.headersSent) sendValue(response, response.statusCode, value)
-        }, failed)
-      } else if (!response.headersSent) {
-        sendValue(response, response.statusCode, result)
-      }
+      runRouteFallback(() => fallback(request, response), (value) => {
+        if (!response.headersSent) sendValue(response, response.statusCode, value)
+      }, failed)
     }
   }
 
