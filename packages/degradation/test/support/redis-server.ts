@@ -1,50 +1,6 @@
 /**
- * A private redis-server for outage tests (never the shared one, which other tests use), and the
- * ioredis client class, resolved from this package's dev dependencies for the root tests.
+ * The ioredis client class, resolved from this package's dev dependencies for the root tests, and
+ * the shared private redis-server helpers.
  */
-import { execFile } from 'node:child_process'
-import { createServer } from 'node:net'
-import { promisify } from 'node:util'
-import { Redis } from 'ioredis'
-
-export { Redis }
-
-const run = promisify(execFile)
-
-export async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0))
-    })
-  })
-}
-
-async function pings(port: number): Promise<boolean> {
-  try {
-    const { stdout } = await run('redis-cli', ['-p', String(port), 'ping'])
-    return stdout.trim() === 'PONG'
-  } catch {
-    return false
-  }
-}
-
-/** Starts redis-server on `port` with no persistence; resolves once it answers PING. */
-export async function startRedisServer(port: number): Promise<void> {
-  await run('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'yes'])
-  for (let i = 0; i < 100; i++) {
-    if (await pings(port)) return
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  throw new Error(`redis-server on port ${port} did not start`)
-}
-
-/** Stops the redis-server this test started on `port`; quiet if it is already down. */
-export async function stopRedisServer(port: number): Promise<void> {
-  try {
-    await run('redis-cli', ['-p', String(port), 'shutdown', 'nosave'])
-  } catch {}
-  for (let i = 0; i < 100 && await pings(port); i++) await new Promise((resolve) => setTimeout(resolve, 50))
-}
+export { Redis } from 'ioredis'
+export { freePort, startRedisServer, stopRedisServer } from '../../../../test/support/redis-server.js'

@@ -3,17 +3,14 @@
  * 127.0.0.1, a private redis-server for outage tests, and a concurrent HTTP burst. Lives in this
  * package so that `fastify` and `ioredis` resolve from here.
  */
-import { createServer, request as httpRequest, Agent } from 'node:http'
-import { execFile } from 'node:child_process'
-import { promisify } from 'node:util'
+import { request as httpRequest, Agent } from 'node:http'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { spillwayRateLimit } from '../../src/plugin.js'
 import type { RateLimitOptions } from '../../src/options.js'
 
-const run = promisify(execFile)
-
 export { Redis }
+export { freePort, startRedisServer, stopRedisServer } from '../../../../test/support/redis-server.js'
 
 export interface Teardown { teardown(fn: () => unknown): void }
 
@@ -25,36 +22,6 @@ export async function startApp(t: Teardown, options: RateLimitOptions): Promise<
   t.teardown(() => app.close())
   const url = await app.listen({ port: 0, host: '127.0.0.1' })
   return { app, url }
-}
-
-export async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0))
-    })
-  })
-}
-
-/** Starts a throwaway redis-server (no persistence) and waits until it answers. */
-export async function startRedisServer(port: number): Promise<void> {
-  await run('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'yes'])
-  for (let i = 0; i < 50; i++) {
-    try {
-      const { stdout } = await run('redis-cli', ['-p', String(port), 'ping'])
-      if (stdout.trim() === 'PONG') return
-    } catch {}
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  throw new Error(`redis-server on port ${port} did not start`)
-}
-
-export async function stopRedisServer(port: number): Promise<void> {
-  try {
-    await run('redis-cli', ['-p', String(port), 'shutdown', 'nosave'])
-  } catch {}
 }
 
 const agent = new Agent({ keepAlive: true, maxSockets: 64 })
