@@ -9,7 +9,8 @@ import {
   optionMessage,
   type Clock,
   type EventLoopSignalsOptions,
-  type LatencyWindowOptions
+  type LatencyWindowOptions,
+  type ServerMeterOptions
 } from '@spillway/latency-window'
 import { DEGRADED_HEADER } from './header.js'
 import { failOption } from './errors.js'
@@ -106,7 +107,12 @@ export function normalizeDegradationOptions(input: unknown) {
   if (options.dwellMs !== undefined) controllerOptions.dwellMs = options.dwellMs
   if (options.minSamples !== undefined) controllerOptions.minSamples = options.minSamples
   if (options.now !== undefined) controllerOptions.now = options.now
-  return { options, levels, features, percentile, evaluateIntervalMs, header, statusRoute, admin, redis, controllerOptions }
+  // The shared meter's options: they apply only when this plugin is the first to ask for the meter.
+  const meterOptions: ServerMeterOptions = {}
+  if (options.now !== undefined) meterOptions.now = options.now
+  if (options.latencyWindow !== undefined) meterOptions.latency = options.latencyWindow
+  if (options.eventLoop !== undefined) meterOptions.eventLoop = options.eventLoop
+  return { options, levels, features, percentile, evaluateIntervalMs, header, statusRoute, admin, redis, controllerOptions, meterOptions }
 }
 
 export function digest(text: string): Buffer {

@@ -63,11 +63,7 @@ const spillwayDegradation: FastifyPluginAsync<DegradationOptions> = async functi
 
   // Registered before our own hooks so that timing starts first; with the load shedder also
   // registered, whichever comes first measures and both read the same figures.
-  const meterOptions: Parameters<typeof meterFastify>[2] = {}
-  if (config.options.now !== undefined) meterOptions.now = config.options.now
-  if (config.options.latencyWindow !== undefined) meterOptions.latency = config.options.latencyWindow
-  if (config.options.eventLoop !== undefined) meterOptions.eventLoop = config.options.eventLoop
-  const meter = meterFastify(fastify, 'degradation', meterOptions)
+  const meter = meterFastify(fastify, 'degradation', config.meterOptions)
   // The window this plugin was configured with, even when another plugin created the meter first.
   const latency = meter.latencyWindow(config.options.latencyWindow)
   const read = (): LoadReading => meterReading(meter, latency, percentile)

@@ -131,11 +131,7 @@ export function degradation(input: ExpressDegradationOptions): DegradationMiddle
   const controller = new LevelController(config.controllerOptions)
   const overrides = new Overrides(features, config.levels, config.options.wallNow ?? Date.now)
 
-  const meterOptions: ConstructorParameters<typeof RequestMeter>[1] = {}
-  if (config.options.now !== undefined) meterOptions.now = config.options.now
-  if (config.options.latencyWindow !== undefined) meterOptions.latency = config.options.latencyWindow
-  if (config.options.eventLoop !== undefined) meterOptions.eventLoop = config.options.eventLoop
-  const meter = new RequestMeter('@spillway/express/degradation', meterOptions)
+  const meter = new RequestMeter('@spillway/express/degradation', config.meterOptions)
   // Before the first request there is no meter yet: an idle reading holds the level.
   const read = (): LoadReading => {
     const shared = meter.meter
