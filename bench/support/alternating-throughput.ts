@@ -1,0 +1,139 @@
+/**
+ * The harness the packages' throughput benchmarks share: servers in child processes, load from
+ * this process through raw keep-alive sockets (a closed loop: one request in flight per
+ * connection), lighter than an HTTP client library, so that the client is less of the bottleneck.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { connect } from 'node:net'
+
+async function startServer(serverFile: string, mode: string): Promise<{ child: ChildProcess, port: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', serverFile, mode], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)))
+    child.stdout?.once('data', (data: Buffer) => resolve(Number(data.toString().trim())))
+  })
+  return { child, port }
+}
+
+async function stopServer(child: ChildProcess): Promise<void> {
+  await new Promise<void>((resolve) => {
+    child.removeAllListeners('exit')
+    child.once('exit', () => resolve())
+    child.kill('SIGTERM')
+  })
+}
+
+const REQUEST = Buffer.from('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')
+
+/** One keep-alive connection sending a request whenever the previous response is complete. */
+function connection(port: number, until: number, counts: { done: number, errors: number }): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host: '127.0.0.1', noDelay: true })
+    let buffered = ''
+    socket.setEncoding('latin1')
+    socket.on('connect', () => socket.write(REQUEST))
+    socket.on('data', (chunk: string) => {
+      buffered += chunk
+      for (;;) {
+        const headerEnd = buffered.indexOf('\r\n\r\n')
+        if (headerEnd < 0) return
+        const match = /content-length: (\d+)/i.exec(buffered.slice(0, headerEnd))
+        const total = headerEnd + 4 + Number(match?.[1] ?? 0)
+        if (buffered.length < total) return
+        if (!buffered.startsWith('HTTP/1.1 200')) counts.errors++
+        buffered = buffered.slice(total)
+        counts.done++
+        if (performance.now() >= until) {
+          socket.end()
+          return
+        }
+        socket.write(REQUEST)
+      }
+    })
+    socket.on('error', () => {
+      counts.errors++
+      resolve()
+    })
+    socket.on('close', () => resolve())
+  })
+}
+
+function serverCpuMicros(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => {
+    child.once('message', (message: { cpuMicros: number }) => resolve(message.cpuMicros))
+    child.send('cpu')
+  })
+}
+
+/** Requests per second, and the server's CPU time per request (µs). */
+async function measure(server: { child: ChildProcess, port: number }, seconds: number, connections: number): Promise<{ rps: number, cpuUs: number }> {
+  const counts = { done: 0, errors: 0 }
+  const cpuBefore = await serverCpuMicros(server.child)
+  const started = performance.now()
+  const until = started + seconds * 1000
+  await Promise.all(Array.from({ length: connections }, () => connection(server.port, until, counts)))
+  const elapsedS = (performance.now() - started) / 1000
+  const cpuAfter = await serverCpuMicros(server.child)
+  if (counts.errors > 0) throw new Error(`${counts.errors} errors on port ${server.port}`)
+  return { rps: counts.done / elapsedS, cpuUs: (cpuAfter - cpuBefore) / counts.done }
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)] as number
+}
+
+export interface AlternatingThroughputOptions {
+  /** The server script, started as `node --import tsx <serverFile> <mode>`; prints its port, answers 'cpu' over IPC. */
+  serverFile: string
+  /** The modes to compare; the first is the baseline the others are divided by. */
+  modes: readonly string[]
+  rounds: number
+  seconds: number
+  connections: number
+}
+
+/**
+ * Throughput of one hello-world route per mode, each server in its own child process, measured
+ * in short slices that alternate between the modes round after round (rotating the order), and
+ * reported against the baseline of the same round (median of the per-round ratios): the machine
+ * is shared and its speed drifts between rounds more than the costs being measured.
+ */
+export async function runAlternatingThroughput(options: AlternatingThroughputOptions): Promise<void> {
+  const { serverFile, modes, rounds, seconds, connections } = options
+  const base = modes[0] as string
+  const rps = new Map<string, number[]>(modes.map((mode) => [mode, []]))
+  const cpu = new Map<string, number[]>(modes.map((mode) => [mode, []]))
+  console.log(`Node ${process.version}, ${connections} connections, ${rounds} rounds × ${seconds} s per mode, modes alternating`)
+  const servers = new Map<string, { child: ChildProcess, port: number }>()
+  try {
+    for (const mode of modes) {
+      const server = await startServer(serverFile, mode)
+      servers.set(mode, server)
+      await measure(server, 1, connections) // warm-up: JIT, connection setup
+    }
+    for (let round = 0; round < rounds; round++) {
+      const line: string[] = []
+      for (let i = 0; i < modes.length; i++) {
+        const mode = modes[(i + round) % modes.length] as string
+        const result = await measure(servers.get(mode) as { child: ChildProcess, port: number }, seconds, connections)
+        rps.get(mode)?.push(result.rps)
+        cpu.get(mode)?.push(result.cpuUs)
+        line.push(`${mode} ${result.rps.toFixed(0)}/s ${result.cpuUs.toFixed(1)}µs`)
+      }
+      console.log(`round ${String(round + 1).padStart(2)}: ${line.join(', ')}`)
+    }
+  } finally {
+    for (const { child } of servers.values()) await stopServer(child)
+  }
+  const ratio = (values: number[], baseline: number[], invert: boolean) =>
+    median(values.map((value, i) => invert ? (baseline[i] as number) / value : value / (baseline[i] as number)))
+  console.log(`\n| mode | median req/s | req/s vs ${base} (median of per-round ratios) | server CPU per request | ${base} CPU ÷ this CPU |`)
+  console.log('| --- | --- | --- | --- | --- |')
+  for (const mode of modes) {
+    const r = rps.get(mode) as number[]
+    const c = cpu.get(mode) as number[]
+    console.log(`| ${mode} | ${median(r).toFixed(0)} | ${(100 * ratio(r, rps.get(base) as number[], false)).toFixed(1)}% | ` +
+      `${median(c).toFixed(1)} µs | ${(100 * ratio(c, cpu.get(base) as number[], true)).toFixed(1)}% |`)
+  }
+}
