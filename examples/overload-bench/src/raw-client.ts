@@ -12,10 +12,11 @@ const CHUNKED_END = Buffer.from('0\r\n\r\n')
  * a 2-core machine shared with the server under test, that CPU comes out of the server's capacity
  * and grows with the offered load, which would bias every step above 1×. This costs a few µs.
  */
-class Connection {
+export class Connection {
   readonly socket: net.Socket
   #buffer: Buffer = Buffer.alloc(0)
   #outcome: Outcome | undefined
+  #onAbandon: (() => void) | undefined
   #closed = false
   #pool: RawClient
 
@@ -31,17 +32,24 @@ class Connection {
     return this.#closed
   }
 
-  send(head: string, outcome: Outcome): void {
+  send(head: string, outcome: Outcome, onAbandon?: () => void): void {
     this.#outcome = outcome
+    this.#onAbandon = onAbandon
     this.socket.write(head)
   }
 
-  /** Abandons the request (client timeout): the connection is closed, never reused. */
+  /**
+   * Abandons the request (client timeout): the connection is closed, never reused. The outcome is
+   * not called; `onAbandon`, when the sender gave one, is.
+   */
   abort(): void {
+    const onAbandon = this.#onAbandon
     this.#outcome = undefined
+    this.#onAbandon = undefined
     this.#closed = true
     this.socket.destroy()
     this.#pool.forget(this)
+    onAbandon?.()
   }
 
   #fail(): void {
@@ -49,6 +57,7 @@ class Connection {
     this.#pool.forget(this)
     const outcome = this.#outcome
     this.#outcome = undefined
+    this.#onAbandon = undefined
     outcome?.(0)
   }
 
@@ -73,6 +82,7 @@ class Connection {
     this.#buffer = this.#buffer.subarray(total)
     const outcome = this.#outcome
     this.#outcome = undefined
+    this.#onAbandon = undefined
     const reusable = !head.includes('\r\nconnection: close')
     if (!reusable) this.abort()
     else this.#pool.release(this)
@@ -94,13 +104,18 @@ export class RawClient {
 
   /** Sends `GET path`; returns a handle whose `abort()` gives up on it (the connection is closed). */
   get(path: string, headers: string, outcome: Outcome): Connection {
+    return this.request(`GET ${path} HTTP/1.1\r\nhost: ${this.host}:${this.port}\r\n${headers}\r\n`, outcome)
+  }
+
+  /** Sends a whole request (`head`: request line, headers, blank line, body) on an idle connection. */
+  request(head: string, outcome: Outcome, onAbandon?: () => void): Connection {
     let connection = this.#idle.pop()
     while (connection !== undefined && connection.closed) connection = this.#idle.pop()
     if (connection === undefined) {
       connection = new Connection(this, this.host, this.port)
       this.#all.add(connection)
     }
-    connection.send(`GET ${path} HTTP/1.1\r\nhost: ${this.host}:${this.port}\r\n${headers}\r\n`, outcome)
+    connection.send(head, outcome, onAbandon)
     return connection
   }
 
