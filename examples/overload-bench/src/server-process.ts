@@ -28,7 +28,8 @@ async function serveFastify(): Promise<void> {
       appendFileSync(trace, `${(performance.now() - t0).toFixed(0)} adm=${s.threshold.admittedLevels} lim=${s.limit.toFixed(1)} ` +
         `inf=${s.signals.concurrency.peakInFlight} arr=${s.rates.arrivalPerSecond.toFixed(0)} ok=${s.rates.admittedPerSecond.toFixed(0)} ` +
         `cap=${s.rates.capacityPerSecond.toFixed(0)} p50=${e.delayP50Ms.toFixed(1)} p99=${e.delayP99Ms.toFixed(1)} ` +
-        `elu=${e.utilization.toFixed(2)}/${e.smoothedUtilization.toFixed(2)} over=${s.overloaded} drain=${s.draining}\n`)
+        `elu=${e.utilization.toFixed(2)}/${e.smoothedUtilization.toFixed(2)} over=${s.overloaded} drain=${s.draining} ` +
+        `q=${s.signals.queue.length}/${s.signals.queue.peakLength} qrun=${s.signals.queue.dispatched} qexp=${s.signals.queue.expired}\n`)
     })
   }
   // The same generous accept backlog for every target, so that none loses requests to SYN drops.

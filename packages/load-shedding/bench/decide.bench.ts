@@ -20,6 +20,7 @@ const shedder = new LoadShedder({
   tightenRatio: 0.1,
   maxTightenRatio: 0.5,
   relaxRatio: 0.05,
+  queueHeadroom: 0.5,
   signals: {}
 })
 

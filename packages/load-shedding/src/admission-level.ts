@@ -100,8 +100,10 @@ export class AdmissionLevel {
    * @param severity how far past its limit the worst signal is (1 = just at it)
    * @param growth on a calm update, the factor the caller knows the admitted rate can grow by
    *   (from measured headroom); at least `1 + relaxRatio` is used
+   * @param ceilingRate on an overloaded update, a measured rate the admitted rate must come down
+   *   to, used instead of the severity's cut (nothing is cut when the admitted rate is below it)
    */
-  update(elapsedMs: number, overloaded: boolean, severity: number, growth = 1 + this.relaxRatio): number {
+  update(elapsedMs: number, overloaded: boolean, severity: number, growth = 1 + this.relaxRatio, ceilingRate?: number): number {
     this.observe(elapsedMs)
     const admittedRate = this.#rateBelow(this.#admitted)
     if (overloaded && this.#hold > 0) {
@@ -114,7 +116,8 @@ export class AdmissionLevel {
       this.#capacityPerSecond = this.#capacityPerSecond === 0
         ? admittedRate
         : 0.7 * this.#capacityPerSecond + 0.3 * admittedRate
-      this.#admitted = Math.max(this.floor, Math.min(this.#admitted, this.#highestLevelWithin(admittedRate * (1 - cut))))
+      const target = ceilingRate ?? admittedRate * (1 - cut)
+      this.#admitted = Math.max(this.floor, Math.min(this.#admitted, this.#highestLevelWithin(target)))
     } else if (this.#admitted < this.levels) {
       this.#hold = 0
       const target = Math.max(admittedRate * Math.max(1 + this.relaxRatio, growth), this.capacityShare * this.#capacityPerSecond)

@@ -35,7 +35,20 @@ export interface LoadShedderOptions {
   tightenRatio: number
   maxTightenRatio: number
   relaxRatio: number
+  /** With the run queue: share of the served rate admitted past it while the queue refuses work. */
+  queueHeadroom: number
   signals: Readonly<Record<string, LoadSignal>>
+}
+
+/** What the run queue reports to a control step (see `RunQueue.takeCounts`). */
+export interface RunQueueReading {
+  /** Requests refused in the interval for waiting past their priority's `maxQueueMs`. */
+  expired: number
+  /** Requests run from the queue in the interval. */
+  dispatched: number
+  /** Most requests waiting at once in the interval, and waiting now. */
+  peakLength: number
+  length: number
 }
 
 /** The live state, as `fastify.loadShedding.state` and the status route report it. */
@@ -58,6 +71,8 @@ export interface LoadSheddingState {
       delayP50Ms: number, delayP99Ms: number, delayMaxMs: number, utilization: number, smoothedUtilization: number, load: number
     }
     concurrency: { peakInFlight: number, load: number }
+    /** The run queue in the last interval (all zero without one). */
+    queue: RunQueueReading
     user: Record<string, number>
   }
   /** Requests refused (or, in shadow mode, that would have been) per priority and reason. */
@@ -102,6 +117,10 @@ export class LoadShedder {
   readonly #shedCounts: Float64Array
   readonly #admittedCounts: Float64Array
   #limitShedInInterval = 0
+  #acquiredInInterval = 0
+  /** Smoothed rate served while the run queue was never empty: the loop's measured capacity. */
+  #servedCapacity = 0
+  #queue: RunQueueReading = { expired: 0, dispatched: 0, peakLength: 0, length: 0 }
   #queueShedInInterval = 0
   #overloaded = false
   #eventLoop: LoopReading = { delayP50Ms: 0, delayP99Ms: 0, delayMaxMs: 0, utilization: 0, sampledAt: 0 }
@@ -138,24 +157,45 @@ export class LoadShedder {
    * answer says what enforce mode would have done.
    */
   decide(rank: number, cohort: number, queuedMs: number): number {
+    const reason = this.screen(rank, cohort, queuedMs)
+    return reason === ADMIT ? this.acquire(rank) : reason
+  }
+
+  /**
+   * The first half of `decide`: the threshold and the loop-turn guard, not the limiter. A request
+   * that passes may wait in the run queue and take its slot (`acquire`) when its turn comes.
+   */
+  screen(rank: number, cohort: number, queuedMs: number): number {
     const level = rank * this.cohorts + cohort
     this.admission.arrivals[level]!++
-    let reason: number
-    if (level >= this.admission.admitted) {
-      reason = SHED_THRESHOLD
-    } else if (queuedMs > this.options.maxQueueMs[rank]!) {
-      reason = SHED_QUEUE
+    if (level >= this.admission.admitted) return this.#shed(rank, SHED_THRESHOLD)
+    if (queuedMs > this.options.maxQueueMs[rank]!) {
       this.#queueShedInInterval++
-    } else if (!this.limiter.tryAcquire(rank)) {
-      reason = rank === 0 ? SHED_BACKSTOP : SHED_LIMIT
-      this.#limitShedInInterval++
-    } else {
-      this.#admittedCounts[rank]!++
-      return ADMIT
+      return this.#shed(rank, SHED_QUEUE)
     }
+    return ADMIT
+  }
+
+  /** The second half of `decide`: a slot under the concurrency limit, or a shed reason. */
+  acquire(rank: number): number {
+    if (!this.limiter.tryAcquire(rank)) {
+      this.#limitShedInInterval++
+      return this.#shed(rank, rank === 0 ? SHED_BACKSTOP : SHED_LIMIT)
+    }
+    this.#admittedCounts[rank]!++
+    this.#acquiredInInterval++
+    return ADMIT
+  }
+
+  #shed(rank: number, reason: number): number {
     this.#shedCounts[rank * SHED_REASONS.length + reason]!++
     if (this.mode === 'shadow') this.limiter.acquire()
     return reason
+  }
+
+  /** A request refused by the run queue for waiting past its priority's `maxQueueMs`. */
+  countQueueExpiry(rank: number): void {
+    this.#shedCounts[rank * SHED_REASONS.length + SHED_QUEUE]!++
   }
 
   /** Counts a refusal decided outside (the deadline check), so it shows in the state. */
@@ -172,31 +212,54 @@ export class LoadShedder {
    * One control step: updates the limit from the interval's samples, reads the signals and moves
    * the threshold. Returns the new pressure.
    */
-  update(nowMs: number, elapsedMs: number, eventLoop: LoopReading): number {
+  update(nowMs: number, elapsedMs: number, eventLoop: LoopReading, queue?: RunQueueReading): number {
     const { targetDelayMs, minUtilization, signals } = this.options
     this.#peakInFlight = this.limiter.update(nowMs - elapsedMs)
     this.#eventLoop = eventLoop
     this.#eventLoopLoad = eventLoop.delayP50Ms / targetDelayMs
+    const servedPerSecond = elapsedMs > 0 ? (this.#acquiredInInterval * 1000) / elapsedMs : 0
+    this.#acquiredInInterval = 0
     let overloaded = false
     let severity = 0
     // Two intervals' worth of smoothing: one busy interval is a burst, two in a row are load.
     this.#utilization = 0.5 * this.#utilization + 0.5 * eventLoop.utilization
-    if (this.#eventLoopLoad > 1 && eventLoop.utilization >= minUtilization) {
-      overloaded = true
-      severity = this.#eventLoopLoad
-    }
-    if (this.#utilization >= this.options.maxUtilization) {
-      overloaded = true
-      severity = Math.max(severity, 1)
+    let ceiling: number | undefined
+    if (queue !== undefined) {
+      // With the run queue the CPU-bound backlog is in the process and the queue's own expiries
+      // are the signal: a busy loop whose waiting requests are served in time is at capacity, not
+      // past it. The interval was saturated, so what was served is what the server can do:
+      // admit that plus `queueHeadroom` and let the queue refuse the excess, so that it never
+      // runs dry (an idle CPU is goodput lost) while the threshold does the bulk of the shedding.
+      this.#queue = queue
+      // Requests waited through the whole interval (some are still waiting, or some waited too
+      // long): the loop was saturated, so what it served is what it can do.
+      if (queue.length > 0 || queue.expired > 0) {
+        this.#servedCapacity = this.#servedCapacity === 0 ? servedPerSecond : 0.7 * this.#servedCapacity + 0.3 * servedPerSecond
+      }
+      if (queue.expired > 0) {
+        overloaded = true
+        severity = 1
+        ceiling = Math.max(servedPerSecond, this.#servedCapacity) * (1 + this.options.queueHeadroom)
+      }
+    } else {
+      if (this.#eventLoopLoad > 1 && eventLoop.utilization >= minUtilization) {
+        overloaded = true
+        severity = this.#eventLoopLoad
+      }
+      if (this.#utilization >= this.options.maxUtilization) {
+        overloaded = true
+        severity = Math.max(severity, 1)
+      }
     }
     const cpuSeverity = severity
+    let otherOverloaded = false
     if (this.#limitShedInInterval > 0) {
-      overloaded = true
+      otherOverloaded = true
       severity = Math.max(severity, this.#peakInFlight / Math.max(1, this.limiter.limit))
     }
     this.#limitShedInInterval = 0
     if (this.#queueShedInInterval > 0) {
-      overloaded = true
+      otherOverloaded = true
       severity = Math.max(severity, 1)
     }
     this.#queueShedInInterval = 0
@@ -210,14 +273,15 @@ export class LoadShedder {
       if (!Number.isFinite(value)) value = 0
       this.#user[name] = value
       if (value >= 1) {
-        overloaded = true
+        otherOverloaded = true
         severity = Math.max(severity, value)
       }
     }
     // A backlog that is draining fast (median delay down by a quarter or more since the last step)
     // is the previous cut taking effect: cutting again would overshoot, relaxing would refill it.
     // Hold, unless something other than the loop says overload.
-    this.#draining = cpuSeverity > 0 && severity === cpuSeverity &&
+    if (otherOverloaded) overloaded = true
+    this.#draining = queue === undefined && cpuSeverity > 0 && severity === cpuSeverity &&
       eventLoop.delayP50Ms < 0.75 * this.#previousDelayP50Ms
     this.#previousDelayP50Ms = eventLoop.delayP50Ms
     this.#overloaded = overloaded
@@ -225,13 +289,15 @@ export class LoadShedder {
       this.admission.observe(elapsedMs)
       return this.pressure
     }
-    if (overloaded) this.#cpuBound = severity === cpuSeverity && cpuSeverity > 0
+    if (overloaded) this.#cpuBound = severity === cpuSeverity && cpuSeverity > 0 && ceiling === undefined
     // After a CPU overload, a calm loop at utilization u can take about maxUtilization / u times
     // the admitted work (handlers dominate the loop's time); capped at +25% a step.
     const growth = this.#cpuBound && this.#utilization > 0
       ? Math.min(1.25, this.options.maxUtilization / this.#utilization)
       : 1
-    this.admission.update(elapsedMs, overloaded, severity, growth)
+    // The queue's ceiling is a measurement; only another signal's overload warrants a blind cut.
+    const onlyQueue = ceiling !== undefined && !otherOverloaded
+    this.admission.update(elapsedMs, overloaded, severity, growth, onlyQueue ? ceiling : undefined)
     return this.pressure
   }
 
@@ -289,6 +355,7 @@ export class LoadShedder {
           load: this.#eventLoopLoad
         },
         concurrency: { peakInFlight: this.#peakInFlight, load: this.#peakInFlight / Math.max(1, this.limiter.limit) },
+        queue: { ...this.#queue },
         user: { ...this.#user }
       },
       shed,

@@ -34,6 +34,14 @@ export interface LoadSheddingOptions {
    * `critical` is never shed for it.
    */
   maxQueueMs?: Partial<Record<Exclude<Priority, 'critical'>, number>>
+  /**
+   * The run queue (see the README): once a loop turn has run `turnBudgetMs` of admitted work,
+   * further requests wait in the process, most important first, instead of unread in their
+   * sockets; one that waits past its priority's `maxQueueMs` is refused. `headroom`: while the
+   * queue refuses work, the threshold admits the served rate plus this share. `false` turns it off.
+   * Default `{ turnBudgetMs: 5, maxLength: 10000, headroom: 0.5 }`.
+   */
+  queue?: false | { turnBudgetMs?: number, maxLength?: number, headroom?: number }
   /** Least share of admitted traffic cut per overloaded interval. Default 0.1. */
   tightenRatio?: number
   /** Most share cut per interval. Default 0.5. */
@@ -76,6 +84,7 @@ export interface NormalizedOptions {
   maxUtilization: number
   eventLoop: boolean
   maxQueueMs: number[]
+  queue: { turnBudgetMs: number, maxLength: number, headroom: number } | undefined
   tightenRatio: number
   maxTightenRatio: number
   relaxRatio: number
@@ -114,6 +123,19 @@ function checkLimit(options: Partial<LoadSheddingOptions>): LimitAlgorithm {
   }
   const name = checkOneOf('algorithm', algorithm, ['gradient2', 'aimd'], failOption)
   return name === 'aimd' ? new AimdLimit(options.aimd) : new Gradient2Limit(options.gradient2)
+}
+
+function checkQueue(value: unknown): NormalizedOptions['queue'] {
+  if (value === false) return undefined
+  if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) {
+    throw failOption(optionMessage('queue', value, 'an object or false'))
+  }
+  const queue = checkOptionsObject<{ turnBudgetMs: number, maxLength: number, headroom: number }>('queue', value, failOption)
+  return {
+    turnBudgetMs: checkNumber('queue.turnBudgetMs', queue.turnBudgetMs ?? 5, { min: 0, max: 1000, fail: failOption }),
+    maxLength: checkNumber('queue.maxLength', queue.maxLength ?? 10_000, { min: 1, max: 1_000_000, integer: true, fail: failOption }),
+    headroom: checkNumber('queue.headroom', queue.headroom ?? 0.5, { min: 0, max: 10, fail: failOption })
+  }
 }
 
 /** Validates every option once, at registration; a bad one throws `SPILLWAY_LOAD_SHEDDING_OPTIONS`. */
@@ -157,6 +179,7 @@ export function normalizeOptions(input: unknown): NormalizedOptions {
     checkNumber('maxQueueMs.normal', queueInput.normal ?? 2 * targetDelayMs, { min: 0, fail: failOption }),
     checkNumber('maxQueueMs.low', queueInput.low ?? targetDelayMs, { min: 0, fail: failOption })
   ]
+  const queue = checkQueue(options.queue)
   const tightenRatio = checkNumber('tightenRatio', options.tightenRatio ?? 0.1, { min: 0.001, max: 0.99, fail: failOption })
   return {
     mode: checkOneOf('mode', options.mode ?? 'enforce', ['enforce', 'shadow'], failOption),
@@ -165,6 +188,7 @@ export function normalizeOptions(input: unknown): NormalizedOptions {
     intervalMs: checkNumber('intervalMs', options.intervalMs ?? 100, { min: 10, max: 60_000, fail: failOption }),
     targetDelayMs,
     maxQueueMs,
+    queue,
     minUtilization: checkNumber('minUtilization', options.minUtilization ?? 0.8, { min: 0, max: 1, fail: failOption }),
     maxUtilization: checkNumber('maxUtilization', options.maxUtilization ?? 0.95, { min: 0.01, max: 1.01, fail: failOption }),
     eventLoop: checkBoolean('eventLoop', options.eventLoop ?? true, failOption),

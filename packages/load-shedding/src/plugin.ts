@@ -10,7 +10,7 @@ import { checkRoutePriority, normalizeOptions, type LoadSheddingOptions } from '
 import { createPriorityResolver } from './priority.js'
 import { ShedGate } from './shed-gate.js'
 import { SHED_CHANNEL, UPDATE_CHANNEL } from './channels.js'
-import { ADMIT, SHED_DEADLINE, SHED_REASONS, type ShedReason } from './shed-reason.js'
+import { ADMIT, QUEUED, SHED_DEADLINE, SHED_REASONS, type ShedReason } from './shed-reason.js'
 
 /** What `fastify.loadShedding` exposes. */
 export interface LoadSheddingHandle {
@@ -57,15 +57,31 @@ interface AdmittedRequest { [kAdmittedAt]?: number | undefined }
 
 const NAME = '@spillway/load-shedding'
 
+/** A request waiting in the run queue, with the hook's callback that lets it go on. */
+interface WaitingRequest {
+  request: FastifyRequest
+  reply: FastifyReply
+  done: () => void
+}
+
 const spillwayLoadShedding: FastifyPluginAsync<LoadSheddingOptions> = async function spillwayLoadShedding(fastify, input) {
   const options = normalizeOptions(input)
   const meter = meterFastify(fastify, NAME)
   const now = meter.now
   const shadow = options.mode === 'shadow'
-  const gate = new ShedGate(options, {
+  const gate = new ShedGate<WaitingRequest>(options, {
     now,
     publishPressure: (pressure) => meter.publishPressure('load-shedding', pressure),
-    onUpdate: (state) => { if (updateChannel.hasSubscribers) updateChannel.publish(state) }
+    onUpdate: (state) => { if (updateChannel.hasSubscribers) updateChannel.publish(state) },
+    queued: {
+      run(waiting) {
+        // Its time in flight starts now: the wait is the queue's, not the dependency's.
+        ;(waiting.request as AdmittedRequest)[kAdmittedAt] = now()
+        waiting.done()
+      },
+      refuse: (waiting, rank, reason) => refuse(waiting.request, waiting.reply, rank, reason),
+      gone: (waiting) => waiting.request.raw.socket.destroyed
+    }
   })
   const { shedder } = gate
   const update = (): LoadSheddingState => gate.update()
@@ -111,7 +127,12 @@ const spillwayLoadShedding: FastifyPluginAsync<LoadSheddingOptions> = async func
       }
       const cohort = gate.cohort(cohortKey === undefined ? undefined : cohortKey(request))
       const startedAt = requestStartedAt(request) ?? now()
-      const decision = gate.decide(rank, cohort, startedAt)
+      const decision = gate.admit(rank, cohort, startedAt)
+      if (decision === QUEUED) {
+        const queued = gate.enqueue(rank, startedAt, { request, reply, done })
+        if (queued !== QUEUED) refuse(request, reply, rank, queued)
+        return
+      }
       if (decision !== ADMIT) {
         if (!shadow) return refuse(request, reply, rank, decision)
         noteShadow(request, rank, decision)

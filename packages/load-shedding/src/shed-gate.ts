@@ -11,21 +11,34 @@ import { cohortEpoch, cohortOf } from './cohort.js'
 import { LoadShedder, type LoadSheddingState, type LoopReading } from './load-shedder.js'
 import { LoopTurn } from './loop-turn.js'
 import type { NormalizedOptions } from './options.js'
-import { SHED_REASONS } from './shed-reason.js'
+import { RunQueue } from './run-queue.js'
+import { ADMIT, QUEUED, SHED_QUEUE, SHED_REASONS } from './shed-reason.js'
 
-export interface ShedGateOptions {
+/** How the framework's glue runs or refuses a request that waited in the run queue. */
+export interface QueuedRequestHandlers<T> {
+  /** Its turn came and it holds a slot: let it continue (call `next`, `done`…). */
+  run(item: T): void
+  /** Refuse it: it waited past its priority's `maxQueueMs`, or found no slot under the limit. */
+  refuse(item: T, rank: number, reason: number): void
+  /** Whether its client went away while it waited: it is then dropped without running. */
+  gone(item: T): boolean
+}
+
+export interface ShedGateOptions<T = never> {
   /** The clock of the request start times handed to `decide` (the shared meter's). */
   now: Clock
   /** Called after every control step with the pressure (0–1), for the shared meter. */
   publishPressure?: (pressure: number) => void
   /** Called after every control step with the state (the update channel). */
   onUpdate?: (state: LoadSheddingState) => void
+  /** Without them there is no run queue: `admit` never answers `QUEUED`. */
+  queued?: QueuedRequestHandlers<T>
 }
 
 const NS_PER_MS = 1e6
 const IDLE_LOOP: LoopReading = { delayP50Ms: 0, delayP99Ms: 0, delayMaxMs: 0, utilization: 0, sampledAt: 0 }
 
-export class ShedGate {
+export class ShedGate<T = never> {
   readonly options: NormalizedOptions
   readonly shedder: LoadShedder
   readonly shadow: boolean
@@ -36,12 +49,13 @@ export class ShedGate {
   readonly #eventLoop: EventLoopSignals
   readonly #bodies: string[]
   readonly #turn = new LoopTurn()
+  readonly #queue: RunQueue<T> | undefined
   #epoch: number
   #roundRobin = 0
   #lastUpdate: number
   #timer: NodeJS.Timeout | undefined
 
-  constructor(options: NormalizedOptions, gate: ShedGateOptions) {
+  constructor(options: NormalizedOptions, gate: ShedGateOptions<T>) {
     this.options = options
     this.shadow = options.mode === 'shadow'
     this.#now = gate.now
@@ -58,6 +72,7 @@ export class ShedGate {
       tightenRatio: options.tightenRatio,
       maxTightenRatio: options.maxTightenRatio,
       relaxRatio: options.relaxRatio,
+      queueHeadroom: options.queue?.headroom ?? 0,
       maxQueueMs: options.maxQueueMs,
       signals: options.signals
     })
@@ -69,6 +84,27 @@ export class ShedGate {
       intervalMs: options.intervalMs,
       sources: { delay: this.#delay, eventLoopUtilization: performance.eventLoopUtilization.bind(performance), now: gate.now }
     })
+    const queued = gate.queued
+    // Shadow mode changes nothing, so it reorders nothing either.
+    this.#queue = options.queue === undefined || queued === undefined || this.shadow
+      ? undefined
+      : new RunQueue<T>({
+        now: gate.now,
+        ranks: options.maxQueueMs.length,
+        turnBudgetMs: options.queue.turnBudgetMs,
+        maxLength: options.queue.maxLength,
+        maxWaitMs: options.maxQueueMs,
+        run: (item, rank) => {
+          if (queued.gone(item)) return
+          const decision = this.shedder.acquire(rank)
+          if (decision === ADMIT) queued.run(item)
+          else queued.refuse(item, rank, decision)
+        },
+        expire: (item, rank) => {
+          this.shedder.countQueueExpiry(rank)
+          if (!queued.gone(item)) queued.refuse(item, rank, SHED_QUEUE)
+        }
+      })
     this.#epoch = cohortEpoch(Date.now(), options.cohortRotateMs)
     this.#lastUpdate = gate.now()
     const { statusCode } = options
@@ -92,10 +128,12 @@ export class ShedGate {
     this.#timer.unref()
   }
 
+  /** Stops the control loop and refuses whatever still waits in the run queue. */
   stop(): void {
     clearInterval(this.#timer)
     this.#timer = undefined
     this.#delay.disable()
+    this.#queue?.clear()
   }
 
   get running(): boolean {
@@ -118,7 +156,7 @@ export class ShedGate {
   update(): LoadSheddingState {
     const at = this.#now()
     const reading = this.#readLoop(at - this.#lastUpdate)
-    const pressure = this.shedder.update(at, at - this.#lastUpdate, reading)
+    const pressure = this.shedder.update(at, at - this.#lastUpdate, reading, this.#queue?.takeCounts())
     this.#lastUpdate = at
     // Wall clock, so that every instance of a fleet rotates its cohorts at the same moment.
     this.#epoch = cohortEpoch(Date.now(), this.options.cohortRotateMs)
@@ -145,6 +183,35 @@ export class ShedGate {
   /** `ADMIT` or the index of the shed reason, for a request that started (on the gate's clock) at `startedAt`. */
   decide(rank: number, cohort: number, startedAt: number): number {
     return this.shedder.decide(rank, cohort, this.#turn.elapsed(startedAt))
+  }
+
+  /**
+   * The decision with the run queue: `ADMIT` (run it now; it counts in flight, `release` it when
+   * it ends), `QUEUED` (it must wait its turn: hand it to `enqueue`) or the index of a shed reason.
+   * In shadow mode the request always goes on (see `LoadShedder.decide`). Nothing is allocated
+   * unless the request has to wait.
+   */
+  admit(rank: number, cohort: number, startedAt: number): number {
+    const turnElapsed = this.#turn.elapsed(startedAt)
+    const screened = this.shedder.screen(rank, cohort, turnElapsed)
+    if (screened !== ADMIT) return screened
+    if (this.#queue !== undefined && this.#queue.mustWait(turnElapsed)) return QUEUED
+    return this.shedder.acquire(rank)
+  }
+
+  /**
+   * Queues a request `admit` answered `QUEUED` for: the gate later calls `run` or `refuse` on
+   * `item`. Returns `QUEUED`, or `SHED_QUEUE` when the queue is full (refuse it now).
+   */
+  enqueue(rank: number, startedAt: number, item: T): number {
+    if (this.#queue?.push(rank, item, startedAt) === true) return QUEUED
+    this.shedder.countQueueExpiry(rank)
+    return SHED_QUEUE
+  }
+
+  /** Requests waiting in the run queue. */
+  get queueLength(): number {
+    return this.#queue?.length ?? 0
   }
 
   /** Ends an admitted request: its latency feeds the limit; a 5xx or an abort counts as a drop. */

@@ -6,6 +6,8 @@ export const SHED_REASONS = ['threshold', 'queue', 'limit', 'backstop', 'deadlin
 export type ShedReason = (typeof SHED_REASONS)[number]
 
 export const ADMIT = -1
+/** Admitted, but waiting in the run queue: the gate runs or refuses it later. */
+export const QUEUED = -2
 /** The priority threshold (pressure from any signal) excludes this priority and cohort. */
 export const SHED_THRESHOLD = 0
 /** The request sat in the socket longer than its priority allows (read late in a long loop turn). */

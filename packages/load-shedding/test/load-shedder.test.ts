@@ -19,6 +19,7 @@ function shedder(overrides: Partial<LoadShedderOptions> = {}): LoadShedder {
     tightenRatio: 0.1,
     maxTightenRatio: 0.5,
     relaxRatio: 0.05,
+    queueHeadroom: 0.5,
     signals: {},
     ...overrides
   })
