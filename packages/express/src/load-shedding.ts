@@ -16,6 +16,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import { PRIORITIES, PRIORITY_RANK, isPriority, monotonicNow, optionMessage, type Priority } from '@spillway/latency-window'
 import {
   ADMIT,
+  QUEUED,
   LoadSheddingOptionsError,
   SHED_CHANNEL,
   SHED_DEADLINE,
@@ -63,15 +64,28 @@ const updateChannel = channel(UPDATE_CHANNEL)
 
 const NAME = '@spillway/express/load-shedding'
 
+/** A request waiting in the run queue, with what lets it go on. */
+interface WaitingRequest {
+  request: Request
+  response: Response
+  next: NextFunction
+}
+
 /** Adaptive, priority-aware load shedding for Express. */
 export function loadShedding(input: ExpressLoadSheddingOptions = {}): LoadSheddingMiddleware {
   const options = normalizeOptions(input)
   const meter = new RequestMeter(NAME)
   const shadow = options.mode === 'shadow'
-  const gate = new ShedGate(options, {
+  const gate = new ShedGate<WaitingRequest>(options, {
     now: monotonicNow,
     publishPressure: (pressure) => meter.meter?.publishPressure('load-shedding', pressure),
-    onUpdate: (state) => { if (updateChannel.hasSubscribers) updateChannel.publish(state) }
+    onUpdate: (state) => { if (updateChannel.hasSubscribers) updateChannel.publish(state) },
+    queued: {
+      // Its time in flight starts now: the wait is the queue's, not the dependency's.
+      run: ({ request, response, next }) => { admit(request, response, meter.meterOf(request).now(), next) },
+      refuse: ({ request, response }, rank, reason) => { refuse(request, response, rank, reason) },
+      gone: ({ request }) => request.socket.destroyed
+    }
   })
   const { shedder } = gate
   const { cohortKey, deadlineHeader, statusCode, statusRoute, bypass } = options
@@ -128,17 +142,26 @@ export function loadShedding(input: ExpressLoadSheddingOptions = {}): LoadSheddi
         noteShadow(request, rank, SHED_DEADLINE)
       }
       const cohort = gate.cohort(keyOf === undefined ? undefined : keyOf(request))
-      const decision = gate.decide(rank, cohort, startedAt)
+      const decision = gate.admit(rank, cohort, startedAt)
+      if (decision === QUEUED) {
+        const queued = gate.enqueue(rank, startedAt, { request, response, next })
+        if (queued !== QUEUED) refuse(request, response, rank, queued)
+        return
+      }
       if (decision !== ADMIT) {
         if (!shadow) return refuse(request, response, rank, decision)
         noteShadow(request, rank, decision)
       }
-      admittedAt.set(request, startedAt)
-      // `on`, not `once` (a closure per call); the guard makes the second call a no-op.
-      response.on('finish', releaseOnEnd)
-      response.on('close', releaseOnEnd)
-      next()
+      admit(request, response, startedAt, next)
     }
+  }
+
+  function admit(request: Request, response: Response, startedAt: number, next: NextFunction): void {
+    admittedAt.set(request, startedAt)
+    // `on`, not `once` (a closure per call); the guard makes the second call a no-op.
+    response.on('finish', releaseOnEnd)
+    response.on('close', releaseOnEnd)
+    next()
   }
 
   function route(routeOptions: { priority: Priority }): RequestHandler {

@@ -8,14 +8,15 @@ export { AimdLimit, type AimdLimitOptions } from './aimd-limit.js'
 export { Gradient2Limit, type Gradient2LimitOptions } from './gradient2-limit.js'
 export { ConcurrencyLimiter } from './concurrency-limiter.js'
 export { AdmissionLevel, type AdmissionLevelOptions } from './admission-level.js'
-export { LoadShedder, type LoadShedderOptions, type LoadSheddingMode, type LoadSheddingState, type LoadSignal } from './load-shedder.js'
+export { LoadShedder, type LoadShedderOptions, type LoadSheddingMode, type LoadSheddingState, type LoadSignal, type RunQueueReading } from './load-shedder.js'
 export { cohortOf, cohortEpoch } from './cohort.js'
 export { createPriorityResolver } from './priority.js'
-export { SHED_REASONS, ADMIT, SHED_DEADLINE, type ShedReason } from './shed-reason.js'
-export { ShedGate, type ShedGateOptions } from './shed-gate.js'
+export { SHED_REASONS, ADMIT, QUEUED, SHED_DEADLINE, type ShedReason } from './shed-reason.js'
+export { ShedGate, type ShedGateOptions, type QueuedRequestHandlers } from './shed-gate.js'
 export {
   normalizeOptions as normalizeLoadSheddingOptions,
   checkRoutePriority,
   type NormalizedOptions as NormalizedLoadSheddingOptions
 } from './options.js'
 export default loadShedding
+export { RunQueue, type RunQueueOptions } from './run-queue.js'
