@@ -9,7 +9,8 @@
  *   pnpm bench:overload --quick    short steps (~2 min)
  *   … --scenario cpu|io  --target spillway,unprotected
  *   … --framework express   the same scenarios as Express apps: unprotected, express-rate-limit, spillway
- *                           (@spillway/express's loadShedding), capacity measured on unprotected Express
+ *                           (@spillway/express's loadShedding mounted first), spillway-front (the same
+ *                           shedder in front of Express), capacity measured on unprotected Express
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -26,7 +27,7 @@ const flag = (name: string): string | undefined => {
 }
 if (args.includes('--help')) {
   console.log('usage: bench [--quick] [--framework fastify|express] [--scenario cpu,io] [--target unprotected,under-pressure,spillway] [--step-ms 5000]')
-  console.log('       Express targets: unprotected, express-rate-limit, spillway')
+  console.log('       Express targets: unprotected, express-rate-limit, spillway, spillway-front')
   process.exit(0)
 }
 const quick = args.includes('--quick')
@@ -34,7 +35,7 @@ const scenarios = (flag('--scenario')?.split(',') ?? SCENARIOS) as Scenario[]
 const framework = flag('--framework') ?? 'fastify'
 if (framework !== 'fastify' && framework !== 'express') throw new Error(`--framework must be fastify or express, got ${framework}`)
 /** The Express targets (served by packages/express/bench/scenario-app.ts). */
-const EXPRESS_TARGETS = ['unprotected', 'express-rate-limit', 'spillway'] as const
+const EXPRESS_TARGETS = ['unprotected', 'express-rate-limit', 'spillway', 'spillway-front'] as const
 const targets = (flag('--target')?.split(',') ?? (framework === 'express' ? EXPRESS_TARGETS : TARGETS)) as Target[]
 const stepMs = Number(flag('--step-ms') ?? (quick ? 2500 : 5000))
 const recoveryMs = quick ? 3000 : 4000
@@ -164,7 +165,7 @@ async function runScenario(scenario: Scenario, cpuIterations: number): Promise<S
       runOpenLoop({ port: server.port, phases, mix: WORK_MIX, timeoutMs: TIMEOUT_MS, client }))
     client.close()
     let serverState: unknown
-    if (target === 'spillway') {
+    if (target === 'spillway' || (target as string) === 'spillway-front') {
       serverState = await fetch(`http://127.0.0.1:${server.port}/_load-shedding`).then((r) => r.json()).catch(() => undefined)
     }
     await server.stop()

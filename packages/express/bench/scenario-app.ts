@@ -1,18 +1,19 @@
 /**
  * The overload benchmark's scenario (examples/overload-bench) as an Express app, for its Express
  * targets: `unprotected`, `express-rate-limit` (one global limit at the measured capacity — the
- * usual Express answer to overload, keyed on nothing so that it caps the whole server) and
- * `spillway` (our `loadShedding()`, configured as the Fastify target is). Lives here so that the
- * benchmark needs no Express dependency of its own.
+ * usual Express answer to overload, keyed on nothing so that it caps the whole server),
+ * `spillway` (our `loadShedding()` mounted first, configured as the Fastify target is) and
+ * `spillway-front` (the same shedder in front of Express: `http.createServer(shed.front(app))`).
+ * Lives here so that the benchmark needs no Express dependency of its own.
  */
-import type { Server } from 'node:http'
+import { createServer, type RequestListener, type Server } from 'node:http'
 import express from 'express'
 import { rateLimit as expressRateLimit } from 'express-rate-limit'
 import { FakePool, ROUTES, burnCpu, type Scenario } from '../../../examples/overload-bench/src/scenario-app.js'
 import { loadShedding } from '../src/load-shedding.js'
 
-export type ExpressTarget = 'unprotected' | 'express-rate-limit' | 'spillway'
-export const EXPRESS_TARGETS: readonly ExpressTarget[] = ['unprotected', 'express-rate-limit', 'spillway']
+export type ExpressTarget = 'unprotected' | 'express-rate-limit' | 'spillway' | 'spillway-front'
+export const EXPRESS_TARGETS: readonly ExpressTarget[] = ['unprotected', 'express-rate-limit', 'spillway', 'spillway-front']
 
 export interface ExpressScenarioOptions {
   scenario: Scenario
@@ -33,6 +34,7 @@ export async function listenExpressScenario(options: ExpressScenarioOptions): Pr
   const pool = new FakePool(options.poolSize ?? 8, options.holdMs ?? 20)
   const priorityOf = new Map<string, 'high' | 'normal' | 'low'>(ROUTES.map((route) => [route.path, route.priority]))
   let stopShedding = (): void => {}
+  let listener: RequestListener = app
 
   if (target === 'express-rate-limit') {
     app.use(expressRateLimit({
@@ -43,7 +45,7 @@ export async function listenExpressScenario(options: ExpressScenarioOptions): Pr
       standardHeaders: 'draft-8',
       legacyHeaders: false
     }))
-  } else if (target === 'spillway') {
+  } else if (target === 'spillway' || target === 'spillway-front') {
     const shed = loadShedding({
       bypass: ['/health'],
       cohortKey: (req) => {
@@ -55,7 +57,17 @@ export async function listenExpressScenario(options: ExpressScenarioOptions): Pr
       statusRoute: '/_load-shedding'
     })
     stopShedding = () => shed.close()
-    app.use(shed)
+    if (target === 'spillway') {
+      app.use(shed)
+    } else {
+      listener = shed.front(app, {
+        priority: (_req, path) => priorityOf.get(path),
+        cohortKey: (req) => {
+          const user = req.headers['x-user-id']
+          return typeof user === 'string' ? user : undefined
+        }
+      })
+    }
   }
 
   const work = scenario === 'cpu'
@@ -70,7 +82,7 @@ export async function listenExpressScenario(options: ExpressScenarioOptions): Pr
   app.get('/health', (_req, res) => { res.json({ ok: true }) })
 
   const server = await new Promise<Server>((resolve) => {
-    const listening = app.listen({ port: 0, host: '127.0.0.1', backlog: 2048 }, () => resolve(listening))
+    const listening = createServer(listener).listen({ port: 0, host: '127.0.0.1', backlog: 2048 }, () => resolve(listening))
   })
   return {
     server,

@@ -11,9 +11,9 @@
  *   adminRouter.use(shed.route({ priority: 'low' }))
  */
 import { channel } from 'node:diagnostics_channel'
-import type { ServerResponse } from 'node:http'
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
-import { PRIORITIES, PRIORITY_RANK, isPriority, monotonicNow, optionMessage, type Priority } from '@spillway/latency-window'
+import { PRIORITIES, PRIORITY_RANK, checkFunction, checkOptionsObject, isPriority, monotonicNow, optionMessage, type Priority } from '@spillway/latency-window'
 import {
   ADMIT,
   QUEUED,
@@ -31,7 +31,7 @@ import {
   type LoadSheddingState
 } from '@spillway/load-shedding/core'
 import { RequestMeter, excludeFromLatency } from './request-meter.js'
-import { sendProblem } from './respond.js'
+import { sendProblem, sendValue } from './respond.js'
 
 /** The plugin's options (same names, same defaults), with Express's request. */
 export interface ExpressLoadSheddingOptions extends Omit<LoadSheddingOptions, 'cohortKey' | 'priority' | 'bypass'> {
@@ -43,9 +43,25 @@ export interface ExpressLoadSheddingOptions extends Omit<LoadSheddingOptions, 'c
   bypass?: readonly string[]
 }
 
+/** How `front()` reads a request, before Express has made it an Express request. */
+export interface FrontOptions {
+  /** Priority from Node's request and its path (the URL without the query). Then the trusted `priorityHeader`, then `defaultPriority`. */
+  priority?: (request: IncomingMessage, path: string) => Priority | undefined
+  /** The user or tenant key a request's cohort is hashed from; without it requests are dealt round-robin. */
+  cohortKey?: (request: IncomingMessage) => string | undefined
+}
+
 export interface LoadSheddingMiddleware extends RequestHandler {
   /** A middleware for one route or router whose requests all have `priority`. */
   route(options: { priority: Priority }): RequestHandler
+  /**
+   * The same shedder in front of the app: a Node `request` listener that decides before Express
+   * builds its request and hands admitted requests to `app` —
+   * `http.createServer(shed.front(app, { priority: (req, path) => … }))`. Express spends more on a
+   * request before its first middleware runs than a refusal costs by itself; in front, a refused
+   * request never pays it. `bypass` and `statusRoute` match the path from the URL.
+   */
+  front(app: RequestListener, options?: FrontOptions): RequestListener
   readonly mode: LoadSheddingMode
   /** The live state (a fresh copy on every read). */
   readonly state: LoadSheddingState
@@ -64,11 +80,21 @@ const updateChannel = channel(UPDATE_CHANNEL)
 
 const NAME = '@spillway/express/load-shedding'
 
-/** A request waiting in the run queue, with what lets it go on. */
+/** A request waiting in the run queue, with what lets it go on: Express's `next`, or the app `front()` hands it to. */
 interface WaitingRequest {
-  request: Request
-  response: Response
-  next: NextFunction
+  request: IncomingMessage
+  response: ServerResponse
+  next: NextFunction | undefined
+  app: RequestListener | undefined
+}
+
+const failOption = (message: string): Error => new LoadSheddingOptionsError(message)
+
+/** The path of a request URL: what precedes its query. */
+function pathOf(url: string | undefined): string {
+  if (url === undefined) return '/'
+  const query = url.indexOf('?')
+  return query === -1 ? url : url.slice(0, query)
 }
 
 /** Adaptive, priority-aware load shedding for Express. */
@@ -82,7 +108,11 @@ export function loadShedding(input: ExpressLoadSheddingOptions = {}): LoadSheddi
     onUpdate: (state) => { if (updateChannel.hasSubscribers) updateChannel.publish(state) },
     queued: {
       // Its time in flight starts now: the wait is the queue's, not the dependency's.
-      run: ({ request, response, next }) => { admit(request, response, meter.meterOf(request).now(), next) },
+      run: ({ request, response, next, app }) => {
+        admit(request, response, meter.meterOf(request).now())
+        if (next !== undefined) next()
+        else app?.(request, response)
+      },
       refuse: ({ request, response }, rank, reason) => { refuse(request, response, rank, reason) },
       gone: ({ request }) => request.socket.destroyed
     }
@@ -95,7 +125,7 @@ export function loadShedding(input: ExpressLoadSheddingOptions = {}): LoadSheddi
   // request rather than on it: a property added to an Express request costs microseconds.
   const admittedAt = new WeakMap<object, number>()
 
-  function refuse(request: Request, response: Response, rank: number, reason: number): void {
+  function refuse(request: IncomingMessage, response: ServerResponse, rank: number, reason: number): void {
     excludeFromLatency(request)
     if (shedChannel.hasSubscribers) {
       shedChannel.publish({ request, priority: PRIORITIES[rank] ?? 'normal', reason: SHED_REASONS[reason] ?? 'threshold', shadow: false })
@@ -103,7 +133,7 @@ export function loadShedding(input: ExpressLoadSheddingOptions = {}): LoadSheddi
     sendProblem(response, statusCode, gate.retryAfterSeconds(), gate.body(reason))
   }
 
-  function noteShadow(request: Request, rank: number, reason: number): void {
+  function noteShadow(request: IncomingMessage, rank: number, reason: number): void {
     if (shedChannel.hasSubscribers) {
       shedChannel.publish({ request, priority: PRIORITIES[rank] ?? 'normal', reason: SHED_REASONS[reason] ?? 'threshold', shadow: true })
     }
@@ -136,32 +166,84 @@ export function loadShedding(input: ExpressLoadSheddingOptions = {}): LoadSheddi
         return
       }
       const rank = routeRank ?? resolvePriority(request)
-      if (deadlineHeader !== undefined && gate.pastDeadline(request.headers[deadlineHeader])) {
-        shedder.countShed(rank, SHED_DEADLINE)
-        if (!shadow) return refuse(request, response, rank, SHED_DEADLINE)
-        noteShadow(request, rank, SHED_DEADLINE)
-      }
-      const cohort = gate.cohort(keyOf === undefined ? undefined : keyOf(request))
-      const decision = gate.admit(rank, cohort, startedAt)
-      if (decision === QUEUED) {
-        const queued = gate.enqueue(rank, startedAt, { request, response, next })
-        if (queued !== QUEUED) refuse(request, response, rank, queued)
-        return
-      }
-      if (decision !== ADMIT) {
-        if (!shadow) return refuse(request, response, rank, decision)
-        noteShadow(request, rank, decision)
-      }
-      admit(request, response, startedAt, next)
+      if (decide(request, response, rank, keyOf === undefined ? undefined : keyOf(request), startedAt, next, undefined)) next()
     }
   }
 
-  function admit(request: Request, response: Response, startedAt: number, next: NextFunction): void {
+  /**
+   * The decision for a request of `rank`: true when it is admitted now (the caller lets it go on);
+   * false when it was refused, or waits in the run queue (then `next`, or `app`, is called when
+   * its turn comes).
+   */
+  function decide(
+    request: IncomingMessage, response: ServerResponse, rank: number, key: string | undefined, startedAt: number,
+    next: NextFunction | undefined, app: RequestListener | undefined
+  ): boolean {
+    if (deadlineHeader !== undefined && gate.pastDeadline(request.headers[deadlineHeader])) {
+      shedder.countShed(rank, SHED_DEADLINE)
+      if (!shadow) {
+        refuse(request, response, rank, SHED_DEADLINE)
+        return false
+      }
+      noteShadow(request, rank, SHED_DEADLINE)
+    }
+    const decision = gate.admit(rank, gate.cohort(key), startedAt)
+    if (decision === QUEUED) {
+      const queued = gate.enqueue(rank, startedAt, { request, response, next, app })
+      if (queued !== QUEUED) refuse(request, response, rank, queued)
+      return false
+    }
+    if (decision !== ADMIT) {
+      if (!shadow) {
+        refuse(request, response, rank, decision)
+        return false
+      }
+      noteShadow(request, rank, decision)
+    }
+    admit(request, response, startedAt)
+    return true
+  }
+
+  function admit(request: IncomingMessage, response: ServerResponse, startedAt: number): void {
     admittedAt.set(request, startedAt)
     // `on`, not `once` (a closure per call); the guard makes the second call a no-op.
     response.on('finish', releaseOnEnd)
     response.on('close', releaseOnEnd)
-    next()
+  }
+
+  function front(app: RequestListener, input: FrontOptions = {}): RequestListener {
+    checkFunction('front(app)', app, failOption)
+    const frontOptions = checkOptionsObject<FrontOptions>('front() options', input, failOption)
+    const priorityOf = frontOptions.priority === undefined
+      ? undefined
+      : checkFunction<NonNullable<FrontOptions['priority']>>('front().priority', frontOptions.priority, failOption)
+    const frontKeyOf = frontOptions.cohortKey === undefined
+      ? undefined
+      : checkFunction<NonNullable<FrontOptions['cohortKey']>>('front().cohortKey', frontOptions.cohortKey, failOption)
+    const { priorityHeader, defaultRank } = options
+    function rankOf(request: IncomingMessage, path: string): number {
+      const named = priorityOf?.(request, path)
+      if (isPriority(named)) return PRIORITY_RANK[named]
+      if (priorityHeader !== undefined) {
+        const header = request.headers[priorityHeader]
+        if (isPriority(header)) return PRIORITY_RANK[header]
+      }
+      return defaultRank
+    }
+    return function spillwayFront(request, response) {
+      // The app's meter, as the middlewares inside it will find it once Express sets `req.app`.
+      const startedAt = meter.start(request, response, app)
+      const path = pathOf(request.url)
+      if (statusRoute !== undefined && request.method === 'GET' && path === statusRoute) {
+        sendValue(response, 200, shedder.state)
+        return
+      }
+      if (bypass.has(path)) {
+        app(request, response)
+        return
+      }
+      if (decide(request, response, rankOf(request, path), frontKeyOf?.(request), startedAt, undefined, app)) app(request, response)
+    }
   }
 
   function route(routeOptions: { priority: Priority }): RequestHandler {
@@ -176,6 +258,7 @@ export function loadShedding(input: ExpressLoadSheddingOptions = {}): LoadSheddi
   gate.start()
   const handle = Object.assign(gateWith(undefined), {
     route,
+    front,
     mode: options.mode,
     state: shedder.state,
     pressure: 0,

@@ -68,7 +68,11 @@ export class RequestMeter {
 
   /** The meter of the request's app (cached: one comparison per request after the first). */
   meterOf(request: MeteredRequest): ServerMeter {
-    const app = request.app ?? DEFAULT_APP
+    return this.meterFor(request.app ?? DEFAULT_APP)
+  }
+
+  /** The meter of `app` (cached: one comparison per request after the first). */
+  meterFor(app: object): ServerMeter {
     if (app === this.#app) return this.#meter as ServerMeter
     const meter = sharedMeter(app, this.#options)
     this.#app = app
@@ -84,12 +88,12 @@ export class RequestMeter {
 
   /**
    * Starts timing the request unless another Spillway middleware already did; answers when timing
-   * began, on the meter's clock.
+   * began, on the meter's clock. `app`: whose meter, when Express has not yet set `request.app`.
    */
-  start(request: MeteredRequest, response: ServerResponse): number {
+  start(request: MeteredRequest, response: ServerResponse, app: object = request.app ?? DEFAULT_APP): number {
     const known = measurements.get(request)
     if (known !== undefined) return known.startedAt ?? known.meter.now()
-    const meter = this.meterOf(request)
+    const meter = this.meterFor(app)
     const at = meter.now()
     measurements.set(request, { startedAt: at, meter, unmeasured: false })
     meter.inFlight.acquire()
