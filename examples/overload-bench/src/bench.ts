@@ -139,7 +139,7 @@ async function runScenario(scenario: Scenario, cpuIterations: number): Promise<S
   const base = await startServer(scenario, 'unprotected', cpuIterations)
   const capacityPerSecond = await measureCapacity({
     port: base.port, path: '/normal', concurrency: scenario === 'cpu' ? 16 : 64,
-    durationMs: quick ? 2000 : 3000, warmupMs: 1000
+    durationMs: quick ? 2000 : 4000, warmupMs: quick ? 1000 : 2000
   })
   const [unloadedPhase] = await runOpenLoop({
     port: base.port, phases: [{ name: 'unloaded', ratePerSecond: capacityPerSecond * 0.3, durationMs: quick ? 2000 : 3000 }],

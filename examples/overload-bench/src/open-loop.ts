@@ -176,12 +176,15 @@ export async function runOpenLoop(options: OpenLoopOptions): Promise<PhaseResult
 
 /**
  * Closed loop at `concurrency`: the most the server completes per second — its capacity, which
- * the open-loop steps are scaled to.
+ * the open-loop steps are scaled to. The median of the per-`windowMs` rates, so that one window
+ * disturbed by a neighbour on a shared machine (or by the JIT, early on) does not set the scale
+ * of the whole run.
  */
 export async function measureCapacity(options: {
-  host?: string, port: number, path: string, concurrency: number, durationMs: number, warmupMs?: number
+  host?: string, port: number, path: string, concurrency: number, durationMs: number, warmupMs?: number, windowMs?: number
 }): Promise<number> {
   const client = createClient(options.port, options.host)
+  const windowMs = Math.min(options.windowMs ?? 500, options.durationMs)
   let counting = false
   let completed = 0
   let stop = false
@@ -197,14 +200,19 @@ export async function measureCapacity(options: {
   const workers = Array.from({ length: options.concurrency }, worker)
   await new Promise((resolve) => setTimeout(resolve, options.warmupMs ?? 1000))
   counting = true
-  const start = performance.now()
-  await new Promise((resolve) => setTimeout(resolve, options.durationMs))
+  const rates: number[] = []
+  const end = performance.now() + options.durationMs
+  while (performance.now() < end) {
+    const start = performance.now()
+    completed = 0
+    await new Promise((resolve) => setTimeout(resolve, windowMs))
+    rates.push((completed * 1000) / (performance.now() - start))
+  }
   counting = false
-  const elapsed = performance.now() - start
   stop = true
   await Promise.all(workers)
   client.close()
-  return (completed * 1000) / elapsed
+  return quantile(rates, 0.5)
 }
 
 /** Nearest-rank quantile of unsorted values (sorts a copy). */
