@@ -26,7 +26,7 @@ const flag = (name: string): string | undefined => {
   return i === -1 ? undefined : args[i + 1]
 }
 if (args.includes('--help')) {
-  console.log('usage: bench [--quick] [--framework fastify|express] [--scenario cpu,io] [--target unprotected,under-pressure,spillway] [--step-ms 5000]')
+  console.log('usage: bench [--quick] [--framework fastify|express] [--scenario cpu,io] [--target unprotected,under-pressure,spillway,spillway-front] [--step-ms 5000]')
   console.log('       Express targets: unprotected, express-rate-limit, spillway, spillway-front')
   process.exit(0)
 }
@@ -165,7 +165,7 @@ async function runScenario(scenario: Scenario, cpuIterations: number): Promise<S
       runOpenLoop({ port: server.port, phases, mix: WORK_MIX, timeoutMs: TIMEOUT_MS, client }))
     client.close()
     let serverState: unknown
-    if (target === 'spillway' || (target as string) === 'spillway-front') {
+    if (target === 'spillway' || target === 'spillway-front') {
       serverState = await fetch(`http://127.0.0.1:${server.port}/_load-shedding`).then((r) => r.json()).catch(() => undefined)
     }
     await server.stop()

@@ -4,10 +4,11 @@ import Fastify, { type FastifyInstance } from 'fastify'
 
 /** CPU: each request burns ~2 ms of synchronous work. IO: each waits for one of 8 pooled "connections" held 20 ms. */
 export type Scenario = 'cpu' | 'io'
-export type Target = 'unprotected' | 'under-pressure' | 'spillway'
+/** `spillway-front`: the same plugin with its front door (`front` option). */
+export type Target = 'unprotected' | 'under-pressure' | 'spillway' | 'spillway-front'
 
 export const SCENARIOS: readonly Scenario[] = ['cpu', 'io']
-export const TARGETS: readonly Target[] = ['unprotected', 'under-pressure', 'spillway']
+export const TARGETS: readonly Target[] = ['unprotected', 'under-pressure', 'spillway', 'spillway-front']
 
 export interface ScenarioOptions {
   scenario: Scenario
@@ -96,13 +97,15 @@ export async function createScenarioApp(options: ScenarioOptions): Promise<Fasti
     // Tuned as the issue describes: tail-ish event-loop delay 10 ms or ELU 0.9, sampled every 100 ms
     // (the default is 1 s); the health route lets requests through via its pressureHandler.
     await app.register(underPressure, { maxEventLoopDelay: 10, maxEventLoopUtilization: 0.9, sampleInterval: 100, retryAfter: 1 })
-  } else if (target === 'spillway') {
+  } else if (target === 'spillway' || target === 'spillway-front') {
+    const userOf = (request: { headers: Record<string, string | string[] | undefined> }): string | undefined => {
+      const user = request.headers['x-user-id']
+      return typeof user === 'string' ? user : undefined
+    }
     await app.register(loadShedding, {
       bypass: ['/health'],
-      cohortKey: (request) => {
-        const user = request.headers['x-user-id']
-        return typeof user === 'string' ? user : undefined
-      },
+      cohortKey: userOf,
+      ...(target === 'spillway-front' ? { front: { cohortKey: userOf } } : {}),
       statusRoute: '/_load-shedding',
       // SPILLWAY_QUEUE=off: the same without the run queue, to see what the queue is worth.
       ...(process.env.SPILLWAY_QUEUE === 'off' ? { queue: false } : {})

@@ -2,6 +2,7 @@ import {
   PRIORITIES, PRIORITY_RANK, checkBoolean, checkFunction, checkNumber, checkOneOf, checkOptionsObject, describeValue,
   isPriority, optionMessage, type Priority
 } from '@spillway/latency-window'
+import type { IncomingMessage } from 'node:http'
 import type { FastifyRequest } from 'fastify'
 import { AimdLimit, type AimdLimitOptions } from './aimd-limit.js'
 import { failOption } from './errors.js'
@@ -42,6 +43,13 @@ export interface LoadSheddingOptions {
    * Default `{ turnBudgetMs: 5, maxLength: 10000, headroom: 0.5 }`.
    */
   queue?: false | { turnBudgetMs?: number, maxLength?: number, headroom?: number }
+  /**
+   * The front door: decide requests to static routes before Fastify builds its request (the
+   * server's request listener is wrapped at `onReady`), so that a refusal costs Node's parsing and
+   * a precomputed 503 only. `cohortKey` reads Node's request there. Other requests are decided by
+   * the hook as usual. Default false.
+   */
+  front?: boolean | { cohortKey?: (request: IncomingMessage) => string | undefined }
   /** Least share of admitted traffic cut per overloaded interval. Default 0.1. */
   tightenRatio?: number
   /** Most share cut per interval. Default 0.5. */
@@ -85,6 +93,7 @@ export interface NormalizedOptions {
   eventLoop: boolean
   maxQueueMs: number[]
   queue: { turnBudgetMs: number, maxLength: number, headroom: number } | undefined
+  front: { cohortKey: ((request: IncomingMessage) => string | undefined) | undefined } | undefined
   tightenRatio: number
   maxTightenRatio: number
   relaxRatio: number
@@ -123,6 +132,20 @@ function checkLimit(options: Partial<LoadSheddingOptions>): LimitAlgorithm {
   }
   const name = checkOneOf('algorithm', algorithm, ['gradient2', 'aimd'], failOption)
   return name === 'aimd' ? new AimdLimit(options.aimd) : new Gradient2Limit(options.gradient2)
+}
+
+function checkFront(value: unknown): NormalizedOptions['front'] {
+  if (value === undefined || value === false) return undefined
+  if (value === true) return { cohortKey: undefined }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw failOption(optionMessage('front', value, 'true, false or an object'))
+  }
+  const { cohortKey } = value as { cohortKey?: unknown }
+  return {
+    cohortKey: cohortKey === undefined
+      ? undefined
+      : checkFunction<(request: IncomingMessage) => string | undefined>('front.cohortKey', cohortKey, failOption)
+  }
 }
 
 function checkQueue(value: unknown): NormalizedOptions['queue'] {
@@ -180,6 +203,7 @@ export function normalizeOptions(input: unknown): NormalizedOptions {
     checkNumber('maxQueueMs.low', queueInput.low ?? targetDelayMs, { min: 0, fail: failOption })
   ]
   const queue = checkQueue(options.queue)
+  const front = checkFront(options.front)
   const tightenRatio = checkNumber('tightenRatio', options.tightenRatio ?? 0.1, { min: 0.001, max: 0.99, fail: failOption })
   return {
     mode: checkOneOf('mode', options.mode ?? 'enforce', ['enforce', 'shadow'], failOption),
@@ -189,6 +213,7 @@ export function normalizeOptions(input: unknown): NormalizedOptions {
     targetDelayMs,
     maxQueueMs,
     queue,
+    front,
     minUtilization: checkNumber('minUtilization', options.minUtilization ?? 0.8, { min: 0, max: 1, fail: failOption }),
     maxUtilization: checkNumber('maxUtilization', options.maxUtilization ?? 0.95, { min: 0.01, max: 1.01, fail: failOption }),
     eventLoop: checkBoolean('eventLoop', options.eventLoop ?? true, failOption),

@@ -1,10 +1,12 @@
 import { channel } from 'node:diagnostics_channel'
-import { PRIORITIES, PRIORITY_RANK, PROBLEM_CONTENT_TYPE, type Priority } from '@spillway/latency-window'
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
+import { PRIORITIES, PRIORITY_RANK, PROBLEM_CONTENT_TYPE, isPriority, type Priority } from '@spillway/latency-window'
 import { excludeFromLatency, meterFastify, requestStartedAt } from '@spillway/latency-window/fastify'
 import type {
   FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler, RouteOptions
 } from 'fastify'
 import fp from 'fastify-plugin'
+import { FRONT_BYPASS, FRONT_DEFAULT_PRIORITY, FrontRoutes } from './front-routes.js'
 import type { LoadShedder, LoadSheddingMode, LoadSheddingState } from './load-shedder.js'
 import { checkRoutePriority, normalizeOptions, type LoadSheddingOptions } from './options.js'
 import { createPriorityResolver } from './priority.js'
@@ -43,7 +45,8 @@ const shedChannel = channel(SHED_CHANNEL)
 const updateChannel = channel(UPDATE_CHANNEL)
 
 export interface ShedEvent {
-  request: FastifyRequest
+  /** Node's request when the front door (`front` option) refused it before Fastify saw it. */
+  request: FastifyRequest | IncomingMessage
   priority: Priority
   reason: ShedReason
   /** True in shadow mode: counted, not refused. */
@@ -57,12 +60,13 @@ interface AdmittedRequest { [kAdmittedAt]?: number | undefined }
 
 const NAME = '@spillway/load-shedding'
 
-/** A request waiting in the run queue, with the hook's callback that lets it go on. */
-interface WaitingRequest {
-  request: FastifyRequest
-  reply: FastifyReply
-  done: () => void
-}
+/**
+ * A request waiting in the run queue: met by the hook, with its callback that lets it go on; or
+ * met by the front door, with Fastify's own request listener to hand it to.
+ */
+type WaitingRequest =
+  | { request: FastifyRequest, reply: FastifyReply, done: () => void }
+  | { raw: IncomingMessage, response: ServerResponse, fastifyListener: RequestListener }
 
 const spillwayLoadShedding: FastifyPluginAsync<LoadSheddingOptions> = async function spillwayLoadShedding(fastify, input) {
   const options = normalizeOptions(input)
@@ -76,18 +80,31 @@ const spillwayLoadShedding: FastifyPluginAsync<LoadSheddingOptions> = async func
     queued: {
       run(waiting) {
         // Its time in flight starts now: the wait is the queue's, not the dependency's.
-        ;(waiting.request as AdmittedRequest)[kAdmittedAt] = now()
-        waiting.done()
+        if ('done' in waiting) {
+          ;(waiting.request as AdmittedRequest)[kAdmittedAt] = now()
+          waiting.done()
+        } else {
+          frontAdmitted.set(waiting.raw, now())
+          waiting.fastifyListener(waiting.raw, waiting.response)
+        }
       },
-      refuse: (waiting, rank, reason) => refuse(waiting.request, waiting.reply, rank, reason),
-      gone: (waiting) => waiting.request.raw.socket.destroyed
+      refuse(waiting, rank, reason) {
+        if ('done' in waiting) refuse(waiting.request, waiting.reply, rank, reason)
+        else refuseInFront(waiting.raw, waiting.response, rank, reason)
+      },
+      gone: (waiting) => ('done' in waiting ? waiting.request.raw : waiting.raw).socket.destroyed
     }
   })
+  // Requests the front door admitted, with when: the hook only records them.
+  const frontAdmitted = new WeakMap<IncomingMessage, number>()
+  const frontRoutes = new FrontRoutes()
+  const front = shadow ? undefined : options.front
   const { shedder } = gate
   const update = (): LoadSheddingState => gate.update()
 
   fastify.addHook('onReady', function startLoadShedding(done) {
     gate.start()
+    if (front !== undefined) installFrontDoor()
     done()
   })
   fastify.addHook('onClose', function stopLoadShedding(_instance, done) {
@@ -109,6 +126,58 @@ const spillwayLoadShedding: FastifyPluginAsync<LoadSheddingOptions> = async func
       .send(gate.body(reason))
   }
 
+  function refuseInFront(request: IncomingMessage, response: ServerResponse, rank: number, reason: number): void {
+    if (shedChannel.hasSubscribers) {
+      shedChannel.publish({ request, priority: PRIORITIES[rank] ?? 'normal', reason: SHED_REASONS[reason] ?? 'threshold', shadow: false } satisfies ShedEvent)
+    }
+    const body = gate.body(reason)
+    response.statusCode = statusCode
+    response.setHeader('retry-after', String(gate.retryAfterSeconds()))
+    response.setHeader('content-type', PROBLEM_CONTENT_TYPE)
+    response.setHeader('content-length', Buffer.byteLength(body))
+    response.end(body)
+  }
+
+  /**
+   * Puts the decision in front of Fastify: the server's request listener is wrapped, so that a
+   * request to a known static route is decided before Fastify builds its request and reply, runs
+   * the router and the hooks — most of what a refusal costs. Admitted requests go on to Fastify,
+   * whose hook then only records them; everything the front door cannot place goes on undecided.
+   */
+  function installFrontDoor(): void {
+    const server = fastify.server
+    const listeners = server.listeners('request') as RequestListener[]
+    const fastifyListener = listeners[0]
+    // Anything but Fastify's one listener (a custom serverFactory's own wiring): leave it to the hooks.
+    if (listeners.length !== 1 || fastifyListener === undefined) return
+    const frontKey = front?.cohortKey
+    const { priorityHeader, defaultRank } = options
+    server.removeListener('request', fastifyListener)
+    server.on('request', function spillwayFrontDoor(request: IncomingMessage, response: ServerResponse) {
+      const entry = frontRoutes.find(request.method, request.url)
+      if (entry === undefined || entry === FRONT_BYPASS) return fastifyListener(request, response)
+      let rank = entry
+      if (entry === FRONT_DEFAULT_PRIORITY) {
+        const header = priorityHeader === undefined ? undefined : request.headers[priorityHeader]
+        rank = isPriority(header) ? PRIORITY_RANK[header] : defaultRank
+      }
+      const startedAt = now()
+      if (deadlineHeader !== undefined && gate.pastDeadline(request.headers[deadlineHeader])) {
+        shedder.countShed(rank, SHED_DEADLINE)
+        return refuseInFront(request, response, rank, SHED_DEADLINE)
+      }
+      const decision = gate.admit(rank, gate.cohort(frontKey?.(request)), startedAt)
+      if (decision === QUEUED) {
+        const queued = gate.enqueue(rank, startedAt, { raw: request, response, fastifyListener })
+        if (queued !== QUEUED) refuseInFront(request, response, rank, queued)
+        return
+      }
+      if (decision !== ADMIT) return refuseInFront(request, response, rank, decision)
+      frontAdmitted.set(request, startedAt)
+      fastifyListener(request, response)
+    })
+  }
+
   function noteShadow(request: FastifyRequest, rank: number, reason: number): void {
     if (shedChannel.hasSubscribers) {
       shedChannel.publish({ request, priority: PRIORITIES[rank] ?? 'normal', reason: SHED_REASONS[reason] ?? 'threshold', shadow: true } satisfies ShedEvent)
@@ -119,6 +188,14 @@ const spillwayLoadShedding: FastifyPluginAsync<LoadSheddingOptions> = async func
 
   function createHook(routeRank: number | undefined): onRequestHookHandler {
     return function spillwayShed(request, reply, done) {
+      if (front !== undefined) {
+        const admittedAt = frontAdmitted.get(request.raw)
+        if (admittedAt !== undefined) {
+          frontAdmitted.delete(request.raw)
+          ;(request as AdmittedRequest)[kAdmittedAt] = admittedAt
+          return done()
+        }
+      }
       const rank = routeRank ?? resolvePriority(request)
       if (deadlineHeader !== undefined && gate.pastDeadline(request.headers[deadlineHeader])) {
         shedder.countShed(rank, SHED_DEADLINE)
@@ -162,8 +239,16 @@ const spillwayLoadShedding: FastifyPluginAsync<LoadSheddingOptions> = async func
 
   fastify.addHook('onRoute', function spillwayRoute(route: RouteOptions) {
     const config = route.config
-    if (config?.loadShedding === false || options.bypass.has(route.url)) return
+    const frontable = front !== undefined && route.constraints === undefined
+    if (config?.loadShedding === false || options.bypass.has(route.url)) {
+      if (frontable) frontRoutes.add(route.method, route.url, FRONT_BYPASS)
+      return
+    }
     const priority = checkRoutePriority(route.url, config?.priority)
+    // A priority the user's function picks from Fastify's request cannot be known in front.
+    if (frontable && (priority !== undefined || options.priority === undefined)) {
+      frontRoutes.add(route.method, route.url, priority === undefined ? FRONT_DEFAULT_PRIORITY : PRIORITY_RANK[priority])
+    }
     const hook = createHook(priority === undefined ? undefined : PRIORITY_RANK[priority])
     const existing = route.onRequest
     route.onRequest = existing === undefined ? [hook] : [hook, ...(Array.isArray(existing) ? existing : [existing])]
