@@ -26,7 +26,7 @@ async function stopServer(child: ChildProcess): Promise<void> {
 const REQUEST = Buffer.from('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')
 
 /** One keep-alive connection sending a request whenever the previous response is complete. */
-function connection(port: number, until: number, counts: { done: number, errors: number }): Promise<void> {
+function connection(port: number, until: number, counts: { done: number, errors: number }, statuses: readonly string[]): Promise<void> {
   return new Promise((resolve) => {
     const socket = connect({ port, host: '127.0.0.1', noDelay: true })
     let buffered = ''
@@ -40,7 +40,7 @@ function connection(port: number, until: number, counts: { done: number, errors:
         const match = /content-length: (\d+)/i.exec(buffered.slice(0, headerEnd))
         const total = headerEnd + 4 + Number(match?.[1] ?? 0)
         if (buffered.length < total) return
-        if (!buffered.startsWith('HTTP/1.1 200')) counts.errors++
+        if (!statuses.includes(buffered.slice(9, 12))) counts.errors++
         buffered = buffered.slice(total)
         counts.done++
         if (performance.now() >= until) {
@@ -66,12 +66,14 @@ function serverCpuMicros(child: ChildProcess): Promise<number> {
 }
 
 /** Requests per second, and the server's CPU time per request (µs). */
-async function measure(server: { child: ChildProcess, port: number }, seconds: number, connections: number): Promise<{ rps: number, cpuUs: number }> {
+async function measure(
+  server: { child: ChildProcess, port: number }, seconds: number, connections: number, statuses: readonly string[]
+): Promise<{ rps: number, cpuUs: number }> {
   const counts = { done: 0, errors: 0 }
   const cpuBefore = await serverCpuMicros(server.child)
   const started = performance.now()
   const until = started + seconds * 1000
-  await Promise.all(Array.from({ length: connections }, () => connection(server.port, until, counts)))
+  await Promise.all(Array.from({ length: connections }, () => connection(server.port, until, counts, statuses)))
   const elapsedS = (performance.now() - started) / 1000
   const cpuAfter = await serverCpuMicros(server.child)
   if (counts.errors > 0) throw new Error(`${counts.errors} errors on port ${server.port}`)
@@ -91,6 +93,8 @@ export interface AlternatingThroughputOptions {
   rounds: number
   seconds: number
   connections: number
+  /** Response statuses that count as answered (others are errors, and fail the run). Default `[200]`. */
+  statuses?: readonly number[]
 }
 
 /**
@@ -101,6 +105,7 @@ export interface AlternatingThroughputOptions {
  */
 export async function runAlternatingThroughput(options: AlternatingThroughputOptions): Promise<void> {
   const { serverFile, modes, rounds, seconds, connections } = options
+  const statuses = (options.statuses ?? [200]).map(String)
   const base = modes[0] as string
   const rps = new Map<string, number[]>(modes.map((mode) => [mode, []]))
   const cpu = new Map<string, number[]>(modes.map((mode) => [mode, []]))
@@ -110,13 +115,13 @@ export async function runAlternatingThroughput(options: AlternatingThroughputOpt
     for (const mode of modes) {
       const server = await startServer(serverFile, mode)
       servers.set(mode, server)
-      await measure(server, 1, connections) // warm-up: JIT, connection setup
+      await measure(server, 1, connections, statuses) // warm-up: JIT, connection setup
     }
     for (let round = 0; round < rounds; round++) {
       const line: string[] = []
       for (let i = 0; i < modes.length; i++) {
         const mode = modes[(i + round) % modes.length] as string
-        const result = await measure(servers.get(mode) as { child: ChildProcess, port: number }, seconds, connections)
+        const result = await measure(servers.get(mode) as { child: ChildProcess, port: number }, seconds, connections, statuses)
         rps.get(mode)?.push(result.rps)
         cpu.get(mode)?.push(result.cpuUs)
         line.push(`${mode} ${result.rps.toFixed(0)}/s ${result.cpuUs.toFixed(1)}µs`)
