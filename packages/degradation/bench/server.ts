@@ -8,6 +8,7 @@
 import Fastify from 'fastify'
 import { meterFastify } from '@spillway/latency-window/fastify'
 import degradation from '../src/index.js'
+import { serveHarness } from '../../../bench/support/harness-server.js'
 
 const mode = process.argv[2] ?? 'bare'
 const app = Fastify()
@@ -30,11 +31,4 @@ if (mode === 'plugin-feature') {
 }
 await app.listen({ port: 0, host: '127.0.0.1' })
 const { port } = app.server.address() as { port: number }
-process.stdout.write(`${port}\n`)
-// CPU time used so far, asked for by the load generator around each measurement: CPU per request
-// is far less sensitive than req/s to other processes competing for the same cores.
-process.on('message', () => {
-  const { user, system } = process.cpuUsage()
-  process.send?.({ cpuMicros: user + system })
-})
-process.on('SIGTERM', () => void app.close().then(() => process.exit(0)))
+serveHarness(port, () => app.close())

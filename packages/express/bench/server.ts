@@ -10,6 +10,7 @@
 import express, { type RequestHandler } from 'express'
 import { rateLimit as expressRateLimit } from 'express-rate-limit'
 import { degradation, loadShedding, measureRequests, rateLimit } from '../src/index.js'
+import { serveHarness } from '../../../bench/support/harness-server.js'
 
 const mode = process.argv[2] ?? 'bare'
 const app = express()
@@ -43,13 +44,5 @@ app.get('/', (req, res) => {
   res.json({ hello: 'world', recommendations: asksFeature ? req.feature('recommendations') : true })
 })
 const server = app.listen(0, '127.0.0.1', () => {
-  const { port } = server.address() as { port: number }
-  process.stdout.write(`${port}\n`)
+  serveHarness((server.address() as { port: number }).port, () => new Promise((resolve) => server.close(resolve)))
 })
-// CPU time used so far, asked for by the load generator around each measurement: CPU per request
-// is far less sensitive than req/s to other processes competing for the same cores.
-process.on('message', () => {
-  const { user, system } = process.cpuUsage()
-  process.send?.({ cpuMicros: user + system })
-})
-process.on('SIGTERM', () => server.close(() => process.exit(0)))

@@ -7,22 +7,9 @@ import { performance } from 'node:perf_hooks'
 import { cohortOf } from '../src/cohort.js'
 import { Gradient2Limit } from '../src/gradient2-limit.js'
 import { LoadShedder } from '../src/load-shedder.js'
+import { shedderOptions } from '../test/support/shedder-options.js'
 
-const shedder = new LoadShedder({
-  limit: new Gradient2Limit({ initialLimit: 1000 }),
-  mode: 'enforce',
-  cohorts: 128,
-  shares: [2, 1.25, 1, 0.8],
-  targetDelayMs: 25,
-  minUtilization: 0.8,
-  maxUtilization: 0.95,
-  maxQueueMs: [Infinity, 75, 50, 25],
-  tightenRatio: 0.1,
-  maxTightenRatio: 0.5,
-  relaxRatio: 0.05,
-  queueHeadroom: 0.5,
-  signals: {}
-})
+const shedder = new LoadShedder(shedderOptions({ limit: new Gradient2Limit({ initialLimit: 1000 }), cohorts: 128 }))
 
 function measure(name: string, iterations: number, body: (i: number) => number): void {
   let sink = 0

@@ -86,8 +86,11 @@ const RANKS = PRIORITIES.length
  * The decision, framework-free: one priority threshold over (priority, cohort) levels driven by
  * every overload signal, and an adaptive concurrency limit with per-priority shares under it.
  *
- * - CPU-bound overload shows in the event loop: the queue is in the kernel's socket buffers, not in
- *   the handler, so in-process latency stays flat. Signal: the *median* event-loop delay of the
+ * - CPU-bound overload, with the run queue (the default; see `RunQueue`): the backlog is moved
+ *   into the process, and the queue's expiries are the signal; the threshold is then set from the
+ *   rate the saturated loop served (a measurement) plus `queueHeadroom`, not stepped.
+ * - CPU-bound overload without it (`queue: false`) shows in the event loop: the queue is in the
+ *   kernel's socket buffers, not in the handler, so in-process latency stays flat. Signal: the *median* event-loop delay of the
  *   interval above `targetDelayMs` while the loop was busy ≥ `minUtilization`. When the loop is
  *   saturated, every poll phase works through the whole backlog read from the sockets, so nearly
  *   every delay sample is about one backlog long: the median sees a standing queue (CoDel's
@@ -227,12 +230,12 @@ export class LoadShedder {
     if (queue !== undefined) {
       // With the run queue the CPU-bound backlog is in the process and the queue's own expiries
       // are the signal: a busy loop whose waiting requests are served in time is at capacity, not
-      // past it. The interval was saturated, so what was served is what the server can do:
-      // admit that plus `queueHeadroom` and let the queue refuse the excess, so that it never
-      // runs dry (an idle CPU is goodput lost) while the threshold does the bulk of the shedding.
+      // past it. On an expiry the threshold admits the measured capacity plus `queueHeadroom` and
+      // the queue refuses the excess, so that it never runs dry (an idle CPU is goodput lost)
+      // while the threshold does the bulk of the shedding.
       this.#queue = queue
-      // Requests waited through the whole interval (some are still waiting, or some waited too
-      // long): the loop was saturated, so what it served is what it can do.
+      // Requests were still waiting at the end, or waited too long: the loop was saturated all
+      // interval, so what it served is what it can do.
       if (queue.length > 0 || queue.expired > 0) {
         this.#servedCapacity = this.#servedCapacity === 0 ? servedPerSecond : 0.7 * this.#servedCapacity + 0.3 * servedPerSecond
       }

@@ -2,28 +2,14 @@ import t from 'tap'
 import { AimdLimit } from '../src/aimd-limit.js'
 import { LoadShedder, type LoadShedderOptions, type LoopReading, type RunQueueReading } from '../src/load-shedder.js'
 import { ADMIT, SHED_THRESHOLD } from '../src/shed-reason.js'
+import { shedderOptions } from './support/shedder-options.js'
 
 const CALM: LoopReading = { delayP50Ms: 1, delayP99Ms: 2, delayMaxMs: 2, utilization: 0.3, sampledAt: 0 }
 const SATURATED: LoopReading = { delayP50Ms: 100, delayP99Ms: 120, delayMaxMs: 150, utilization: 1, sampledAt: 0 }
 const EMPTY_QUEUE: RunQueueReading = { expired: 0, dispatched: 0, peakLength: 0, length: 0 }
 
 function shedder(overrides: Partial<LoadShedderOptions> = {}): LoadShedder {
-  return new LoadShedder({
-    limit: new AimdLimit({ initialLimit: 1000, minLimit: 1 }),
-    mode: 'enforce',
-    cohorts: 4,
-    shares: [2, 1.25, 1, 0.8],
-    targetDelayMs: 25,
-    minUtilization: 0.8,
-    maxUtilization: 0.95,
-    maxQueueMs: [Infinity, 75, 50, 25],
-    tightenRatio: 0.1,
-    maxTightenRatio: 0.5,
-    relaxRatio: 0.05,
-    queueHeadroom: 0.5,
-    signals: {},
-    ...overrides
-  })
+  return new LoadShedder(shedderOptions({ limit: new AimdLimit({ initialLimit: 1000, minLimit: 1 }), ...overrides }))
 }
 
 const PER_LEVEL = 5

@@ -2,27 +2,13 @@ import t from 'tap'
 import { AimdLimit } from '../src/aimd-limit.js'
 import { LoadShedder, type LoadShedderOptions, type LoopReading } from '../src/load-shedder.js'
 import { ADMIT, SHED_LIMIT, SHED_QUEUE, SHED_THRESHOLD, SHED_BACKSTOP } from '../src/shed-reason.js'
+import { shedderOptions } from './support/shedder-options.js'
 
 const CALM: LoopReading = { delayP50Ms: 1, delayP99Ms: 2, delayMaxMs: 2, utilization: 0.3, sampledAt: 0 }
 const SATURATED: LoopReading = { delayP50Ms: 100, delayP99Ms: 120, delayMaxMs: 150, utilization: 1, sampledAt: 0 }
 
 function shedder(overrides: Partial<LoadShedderOptions> = {}): LoadShedder {
-  return new LoadShedder({
-    limit: new AimdLimit({ initialLimit: 100, minLimit: 1 }),
-    mode: 'enforce',
-    cohorts: 4,
-    shares: [2, 1.25, 1, 0.8],
-    targetDelayMs: 25,
-    minUtilization: 0.8,
-    maxUtilization: 0.95,
-    maxQueueMs: [Infinity, 75, 50, 25],
-    tightenRatio: 0.1,
-    maxTightenRatio: 0.5,
-    relaxRatio: 0.05,
-    queueHeadroom: 0.5,
-    signals: {},
-    ...overrides
-  })
+  return new LoadShedder(shedderOptions(overrides))
 }
 
 /** One interval of traffic: `perCohort` requests of every priority and cohort, each released at once. */
