@@ -6,6 +6,11 @@ export interface AdmissionLevelOptions {
   levels: number
   /** Levels below this are never shed by the threshold (the `critical` priority). */
   floor: number
+  /**
+   * Levels per priority (the cohorts). One overloaded update cuts into one priority at most: it
+   * stops at the first level of the least important priority still admitted. Default `levels`.
+   */
+  rankSize?: number
   /** Least share of the admitted traffic cut per overloaded update, (0, 1). Default 0.1. */
   tightenRatio?: number
   /** Most share cut per update, however severe the overload. Default 0.5. */
@@ -41,6 +46,7 @@ export interface AdmissionLevelOptions {
 export class AdmissionLevel {
   readonly levels: number
   readonly floor: number
+  readonly rankSize: number
   readonly tightenRatio: number
   readonly maxTightenRatio: number
   readonly relaxRatio: number
@@ -57,6 +63,7 @@ export class AdmissionLevel {
     const o = checkOptionsObject<AdmissionLevelOptions>('admission', options, failOption)
     this.levels = checkNumber('levels', o.levels, { min: 1, integer: true, fail: failOption })
     this.floor = checkNumber('floor', o.floor, { min: 0, max: this.levels, integer: true, fail: failOption })
+    this.rankSize = checkNumber('rankSize', o.rankSize ?? this.levels, { min: 1, max: this.levels, integer: true, fail: failOption })
     this.tightenRatio = checkNumber('tightenRatio', o.tightenRatio ?? 0.1, { min: 0.001, max: 0.99, fail: failOption })
     this.maxTightenRatio = checkNumber('maxTightenRatio', o.maxTightenRatio ?? 0.5, { min: this.tightenRatio, max: 0.99, fail: failOption })
     this.relaxRatio = checkNumber('relaxRatio', o.relaxRatio ?? 0.05, { min: 0.001, max: 10, fail: failOption })
@@ -117,7 +124,11 @@ export class AdmissionLevel {
         ? admittedRate
         : 0.7 * this.#capacityPerSecond + 0.3 * admittedRate
       const target = ceilingRate ?? admittedRate * (1 - cut)
-      this.#admitted = Math.max(this.floor, Math.min(this.#admitted, this.#highestLevelWithin(target)))
+      // A priority is cut into only once the less important ones are shed in full, in an update of
+      // its own: the histogram's rates are estimates, and a cut sized on them must not overrun a
+      // priority boundary because one interval's estimate of the lower priority came out small.
+      const rankStart = Math.floor((this.#admitted - 1) / this.rankSize) * this.rankSize
+      this.#admitted = Math.max(this.floor, rankStart, Math.min(this.#admitted, this.#highestLevelWithin(target)))
     } else if (this.#admitted < this.levels) {
       this.#hold = 0
       const target = Math.max(admittedRate * Math.max(1 + this.relaxRatio, growth), this.capacityShare * this.#capacityPerSecond)

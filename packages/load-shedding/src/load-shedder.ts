@@ -144,6 +144,7 @@ export class LoadShedder {
     this.admission = new AdmissionLevel({
       levels: RANKS * options.cohorts,
       floor: options.cohorts,
+      rankSize: options.cohorts,
       tightenRatio: options.tightenRatio,
       maxTightenRatio: options.maxTightenRatio,
       relaxRatio: options.relaxRatio,

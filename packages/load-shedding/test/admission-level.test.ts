@@ -82,3 +82,21 @@ t.test('reset and bad options', async (t) => {
   t.throws(() => new AdmissionLevel({ levels: 4, floor: 5 }), { code: 'SPILLWAY_LOAD_SHEDDING_OPTIONS', message: /floor/ })
   t.throws(() => new AdmissionLevel({ levels: 4, floor: 1, tightenRatio: 0.5, maxTightenRatio: 0.2 }), { message: /maxTightenRatio/ })
 })
+
+t.test('rankSize: one overloaded update cuts into one priority at most', async (t) => {
+  // 3 priorities of 2 cohorts; the least important (levels 4–5) carries little traffic, so a 50%
+  // cut sized on the rates would reach into the middle priority in the same update.
+  const level = new AdmissionLevel({ levels: 6, floor: 2, rankSize: 2, tightenRatio: 0.5, holdUpdates: 0 })
+  arrive(level, [100, 100, 100, 100, 10, 10])
+  t.equal(level.update(100, true, 1), 4, 'first update: the last priority shed in full, the cut stops at its boundary')
+  arrive(level, [100, 100, 100, 100, 10, 10])
+  t.equal(level.update(100, true, 1), 2, 'next update: the middle priority is cut (a 50% cut of 3 000/s: all of it)')
+  const unbounded = new AdmissionLevel({ levels: 6, floor: 2, tightenRatio: 0.5, holdUpdates: 0 })
+  arrive(unbounded, [100, 100, 100, 100, 10, 10])
+  t.equal(unbounded.update(100, true, 1), 2, 'control: without rankSize the first cut already takes the middle priority')
+})
+
+t.test('rankSize is checked', async (t) => {
+  t.throws(() => new AdmissionLevel({ levels: 6, floor: 2, rankSize: 0 }), { code: 'SPILLWAY_LOAD_SHEDDING_OPTIONS', message: /rankSize/ })
+  t.throws(() => new AdmissionLevel({ levels: 6, floor: 2, rankSize: 7 }), { code: 'SPILLWAY_LOAD_SHEDDING_OPTIONS', message: /rankSize/ })
+})

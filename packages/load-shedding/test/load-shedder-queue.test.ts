@@ -87,6 +87,14 @@ t.test('queue expiries: the threshold comes down to about the served rate × (1 
   t.equal(screened, 80)
   clock.now += INTERVAL_MS
   s.update(clock.now, INTERVAL_MS, CALM, { expired: 48, dispatched: 32, peakLength: 60, length: 0 })
+  t.equal(s.overloaded, true, 'expiries are overload')
+  t.equal(s.state.threshold.admittedLevels, 12, 'one priority per update: low shed in full, the cut stops at normal')
+  t.same(s.state.threshold.admitsDownTo, { priority: 'normal', cohort: 3 })
+
+  // The same interval again: now normal is cut, to the ceiling.
+  queuedInterval(s, 32)
+  clock.now += INTERVAL_MS
+  s.update(clock.now, INTERVAL_MS, CALM, { expired: 48, dispatched: 32, peakLength: 60, length: 0 })
   const ceiling = 320 * 1.5
   const state = s.state
   t.equal(state.overloaded, true, 'expiries are overload')
