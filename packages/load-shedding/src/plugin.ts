@@ -84,7 +84,7 @@ const spillwayLoadShedding: FastifyPluginAsync<LoadSheddingOptions> = async func
           ;(waiting.request as AdmittedRequest)[kAdmittedAt] = now()
           waiting.done()
         } else {
-          frontAdmitted.set(waiting.raw, now())
+          admitInFront(waiting.raw, waiting.response, now())
           waiting.fastifyListener(waiting.raw, waiting.response)
         }
       },
@@ -95,7 +95,7 @@ const spillwayLoadShedding: FastifyPluginAsync<LoadSheddingOptions> = async func
       gone: (waiting) => ('done' in waiting ? waiting.request.raw : waiting.raw).socket.destroyed
     }
   })
-  // Requests the front door admitted, with when: the hook only records them.
+  // Requests the front door admitted, with when, until their response closes.
   const frontAdmitted = new WeakMap<IncomingMessage, number>()
   const frontRoutes = new FrontRoutes()
   const front = shadow ? undefined : options.front
@@ -173,9 +173,27 @@ const spillwayLoadShedding: FastifyPluginAsync<LoadSheddingOptions> = async func
         return
       }
       if (decision !== ADMIT) return refuseInFront(request, response, rank, decision)
-      frontAdmitted.set(request, startedAt)
+      admitInFront(request, response, startedAt)
       fastifyListener(request, response)
     })
+  }
+
+  /**
+   * The front door releases what it admitted when the response closes ('close' follows 'finish',
+   * and comes alone on an abort), not in a Fastify hook: an app-wide hook that answers first (a
+   * 401), or a closing server's 503, would skip ours and leak the slot.
+   */
+  function admitInFront(request: IncomingMessage, response: ServerResponse, at: number): void {
+    frontAdmitted.set(request, at)
+    response.on('close', releaseInFront)
+  }
+
+  // One listener for every response the front door admitted: no closure per request.
+  function releaseInFront(this: ServerResponse): void {
+    const at = frontAdmitted.get(this.req)
+    if (at === undefined) return
+    frontAdmitted.delete(this.req)
+    gate.release(now() - at, !this.writableFinished || this.statusCode >= 500)
   }
 
   function noteShadow(request: FastifyRequest, rank: number, reason: number): void {
@@ -188,14 +206,8 @@ const spillwayLoadShedding: FastifyPluginAsync<LoadSheddingOptions> = async func
 
   function createHook(routeRank: number | undefined): onRequestHookHandler {
     return function spillwayShed(request, reply, done) {
-      if (front !== undefined) {
-        const admittedAt = frontAdmitted.get(request.raw)
-        if (admittedAt !== undefined) {
-          frontAdmitted.delete(request.raw)
-          ;(request as AdmittedRequest)[kAdmittedAt] = admittedAt
-          return done()
-        }
-      }
+      // Decided in front, and released there.
+      if (front !== undefined && frontAdmitted.has(request.raw)) return done()
       const rank = routeRank ?? resolvePriority(request)
       if (deadlineHeader !== undefined && gate.pastDeadline(request.headers[deadlineHeader])) {
         shedder.countShed(rank, SHED_DEADLINE)

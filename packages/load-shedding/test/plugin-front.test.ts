@@ -83,6 +83,23 @@ t.test('front door: a refused request never reaches Fastify; other routes fall b
   t.equal(app.loadShedding.state.inFlight, 0)
 })
 
+t.test('front door: a request admitted in front is released even when an app-wide hook answers before ours', async (t) => {
+  const app: FastifyInstance = Fastify()
+  t.teardown(() => app.close())
+  // Registered before the plugin: app-wide hooks run before route hooks, so ours never runs for these.
+  app.addHook('onRequest', (request, reply, done) => {
+    if (request.headers.authorization === undefined) return reply.code(401).send('who are you?')
+    done()
+  })
+  await app.register(loadShedding, { intervalMs: 60_000, eventLoop: false, queue: false, front: true })
+  app.get('/normal', async () => 'normal')
+  const base = await app.listen({ port: 0, host: '127.0.0.1' })
+  for (let i = 0; i < 5; i++) t.equal((await fetch(`${base}/normal`)).status, 401)
+  t.equal((await fetch(`${base}/normal`, { headers: { authorization: 'x' } })).status, 200)
+  t.equal(app.loadShedding.state.admitted.normal, 6, 'all six admitted in front')
+  t.equal(app.loadShedding.state.inFlight, 0, 'and all six released, the 401s included')
+})
+
 t.test('front door: the deadline header is honoured in front', async (t) => {
   const { app, base, seen } = await serve(t, { deadlineHeader: 'x-deadline' })
   const late = await fetch(`${base}/normal`, { headers: { 'x-deadline': String(Date.now() - 1000) } })
