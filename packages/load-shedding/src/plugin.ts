@@ -141,8 +141,8 @@ const spillwayLoadShedding: FastifyPluginAsync<LoadSheddingOptions> = async func
   /**
    * Puts the decision in front of Fastify: the server's request listener is wrapped, so that a
    * request to a known static route is decided before Fastify builds its request and reply, runs
-   * the router and the hooks — most of what a refusal costs. Admitted requests go on to Fastify,
-   * whose hook then only records them; everything the front door cannot place goes on undecided.
+   * the router and the hooks. Admitted requests go on to Fastify, whose hook lets them through (the
+   * front door releases them itself); everything it cannot place goes on undecided.
    */
   function installFrontDoor(): void {
     const server = fastify.server
