@@ -20,50 +20,26 @@ import {
   normalizeOptions,
   routeSettings,
   storeKey,
-  type BucketPolicyOptions,
   type Decision,
-  type FlexiblePolicyOptions,
   type HeaderWriter,
-  type LimitedContext,
+  type RateLimitOptions,
   type RateLimitSnapshot,
-  type RedisClient,
   type RouteLimiter,
-  type StoreErrorMode
+  type RouteRateLimitOptions
 } from '@spillway/rate-limit'
-import type { Clock } from '@spillway/latency-window'
 import { checkLogger, type SpillwayLogger } from './logger.js'
 import { RequestMeter, excludeFromLatency } from './request-meter.js'
 import { sendProblem, sendValue } from './respond.js'
 
 /** What a route mounted with `limiter.route()` may change: as `config.rateLimit` in Fastify. */
-export interface ExpressRouteRateLimitOptions {
-  capacity?: number
-  refillPerSecond?: number
-  policies?: (BucketPolicyOptions | FlexiblePolicyOptions)[]
-  key?: (request: Request) => string | number
-  cost?: number | ((request: Request) => number)
-  allowList?: string[] | ((request: Request, key: string) => boolean)
-}
+export type ExpressRouteRateLimitOptions = RouteRateLimitOptions<Request>
 
-/** The plugin's options (same names, same defaults), with Express's request and response. */
-export interface ExpressRateLimitOptions extends ExpressRouteRateLimitOptions {
-  /** `false`: the middleware itself limits nothing, only what is mounted with `limiter.route()`. Default true. */
-  global?: boolean
-  maxKeyLength?: number
-  /** An ioredis client (Redis or Cluster) or a `redis://` URL; absent = memory store. */
-  redis?: RedisClient | string
-  prefix?: string
-  maxKeys?: number
-  onStoreError?: StoreErrorMode
-  storeTimeoutMs?: number
-  probeIntervalMs?: number
-  instances?: number
-  headers?: boolean
-  legacyHeaders?: boolean
-  exposeHeaders?: boolean
-  errorResponseBuilder?: (request: Request, context: LimitedContext) => unknown
-  onLimited?: (request: Request, response: Response, context: LimitedContext) => void
-  now?: Clock
+/**
+ * The plugin's options (same names, same defaults), with Express's request and response; no
+ * `hook` (a middleware runs where it is mounted). `global: false`: the middleware itself limits
+ * nothing, only what is mounted with `limiter.route()`.
+ */
+export interface ExpressRateLimitOptions extends Omit<RateLimitOptions<Request, Response>, 'hook'> {
   /** Where store outages and recoveries are logged. Default `console`. */
   logger?: SpillwayLogger
 }

@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 
-export type KeyGenerator = (request: FastifyRequest) => string | number
+/** A request's client key; `Req` is Fastify's request here, Express's in `@spillway/express`. */
+export type KeyGenerator<Req = FastifyRequest> = (request: Req) => string | number
 
 export const defaultKey: KeyGenerator = (request) => request.ip
 

@@ -12,8 +12,8 @@ import { STORE_ERROR_MODES, type StoreErrorMode } from './store-fallback.js'
 import type { RedisClient } from './redis-store.js'
 import type { BucketPolicy, Decision, FlexibleLimiter, FlexiblePolicy, Policy, PolicyOptions } from './policy.js'
 
-export type CostFunction = (request: FastifyRequest) => number
-export type AllowListFunction = (request: FastifyRequest, key: string) => boolean
+export type CostFunction<Req = FastifyRequest> = (request: Req) => number
+export type AllowListFunction<Req = FastifyRequest> = (request: Req, key: string) => boolean
 
 /** Handed to `onLimited` and `errorResponseBuilder` when a request is refused. */
 export interface LimitedContext {
@@ -28,18 +28,21 @@ export interface LimitedContext {
   decision: Decision
 }
 
-/** The options a route may override in `config.rateLimit`. */
-export interface RouteRateLimitOptions {
+/**
+ * The options a route may override in `config.rateLimit`. Generic in the request only so that
+ * `@spillway/express` states the same options with Express's request.
+ */
+export interface RouteRateLimitOptions<Req = FastifyRequest> {
   /** Tokens the bucket holds (the burst). Setting it (or `refillPerSecond`/`policies`) gives the route its own buckets. */
   capacity?: number
   refillPerSecond?: number
   policies?: PolicyOptions[]
-  key?: KeyGenerator
-  cost?: number | CostFunction
-  allowList?: string[] | AllowListFunction
+  key?: KeyGenerator<Req>
+  cost?: number | CostFunction<Req>
+  allowList?: string[] | AllowListFunction<Req>
 }
 
-export interface RateLimitOptions extends RouteRateLimitOptions {
+export interface RateLimitOptions<Req = FastifyRequest, Res = FastifyReply> extends RouteRateLimitOptions<Req> {
   /** Limit every route (true) or only those with `config.rateLimit` (false). */
   global?: boolean
   /** Longer client keys are hashed (SHA-256) before they reach a store. */
@@ -61,8 +64,8 @@ export interface RateLimitOptions extends RouteRateLimitOptions {
   exposeHeaders?: boolean
   /** Where the decision is taken: `onRequest` (before body parsing) or `preHandler` (after auth hooks). */
   hook?: 'onRequest' | 'preHandler'
-  errorResponseBuilder?: (request: FastifyRequest, context: LimitedContext) => unknown
-  onLimited?: (request: FastifyRequest, reply: FastifyReply, context: LimitedContext) => void
+  errorResponseBuilder?: (request: Req, context: LimitedContext) => unknown
+  onLimited?: (request: Req, reply: Res, context: LimitedContext) => void
   /** Monotonic clock in ms for the memory store; inject one in tests. Redis uses its own. */
   now?: Clock
 }
