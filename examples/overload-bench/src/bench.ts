@@ -12,11 +12,11 @@
  *                           (@spillway/express's loadShedding mounted first), spillway-front (the same
  *                           shedder in front of Express), capacity measured on unprotected Express
  */
-import { fork, type ChildProcess } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { calibrateCpuWork, SCENARIOS, TARGETS, type Scenario, type Target } from './scenario-app.js'
+import { forkServer, killServers, type ServerChild } from './server-child.js'
 import { createClient, measureCapacity, quantile, runOpenLoop, type PhaseResult, type RequestKind } from './open-loop.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -50,36 +50,11 @@ const WORK_MIX: readonly RequestKind[] = [
 ]
 const HEALTH_PER_SECOND = 20
 
-const children = new Set<ChildProcess>()
-function killChildren(): void {
-  for (const child of children) child.kill('SIGKILL')
-}
-process.on('exit', killChildren)
-process.on('SIGINT', () => { killChildren(); process.exit(130) })
-
 async function startServer(
   scenario: Scenario, target: Target, cpuIterations: number, capacityPerSecond = 0
-): Promise<{ port: number, stop: () => Promise<void> }> {
-  const child = fork(join(here, 'server-process.ts'), [scenario, target, String(cpuIterations), framework, String(capacityPerSecond)], {
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc']
-  })
-  children.add(child)
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('message', (message) => resolve((message as { port: number }).port))
-    child.once('exit', (code) => reject(new Error(`server ${scenario}/${target} exited with ${code}`)))
-  })
-  return {
-    port,
-    stop: async () => {
-      const exited = new Promise((resolve) => child.once('exit', resolve))
-      child.kill('SIGTERM')
-      const timer = setTimeout(() => child.kill('SIGKILL'), 3000)
-      await exited
-      clearTimeout(timer)
-      children.delete(child)
-    }
-  }
+): Promise<ServerChild> {
+  return forkServer(join(here, 'server-process.ts'), [scenario, target, String(cpuIterations), framework, String(capacityPerSecond)],
+    { name: `server ${scenario}/${target}` })
 }
 
 /** Health checks ride along as a separate open loop so their rate does not scale with the load. */
@@ -263,7 +238,7 @@ const results: ScenarioSummary[] = []
 try {
   for (const scenario of scenarios) results.push(await runScenario(scenario, cpuIterations))
 } finally {
-  killChildren()
+  killServers()
 }
 const outDir = join(here, '..', 'report')
 mkdirSync(outDir, { recursive: true })
