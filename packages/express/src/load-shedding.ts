@@ -18,12 +18,12 @@ import {
   ADMIT,
   QUEUED,
   LoadSheddingOptionsError,
-  SHED_CHANNEL,
+  publishShed,
   SHED_DEADLINE,
-  SHED_REASONS,
   ShedGate,
   UPDATE_CHANNEL,
   createPriorityResolver,
+  headerOrDefaultRank,
   normalizeOptions,
   type LoadShedder,
   type LoadSheddingMode,
@@ -75,7 +75,6 @@ export interface LoadSheddingMiddleware extends RequestHandler {
   close(): void
 }
 
-const shedChannel = channel(SHED_CHANNEL)
 const updateChannel = channel(UPDATE_CHANNEL)
 
 const NAME = '@spillway/express/load-shedding'
@@ -127,16 +126,8 @@ export function loadShedding(input: ExpressLoadSheddingOptions = {}): LoadSheddi
 
   function refuse(request: IncomingMessage, response: ServerResponse, rank: number, reason: number): void {
     excludeFromLatency(request)
-    if (shedChannel.hasSubscribers) {
-      shedChannel.publish({ request, priority: PRIORITIES[rank] ?? 'normal', reason: SHED_REASONS[reason] ?? 'threshold', shadow: false })
-    }
+    publishShed(request, rank, reason, false)
     sendProblem(response, statusCode, gate.retryAfterSeconds(), gate.body(reason))
-  }
-
-  function noteShadow(request: IncomingMessage, rank: number, reason: number): void {
-    if (shedChannel.hasSubscribers) {
-      shedChannel.publish({ request, priority: PRIORITIES[rank] ?? 'normal', reason: SHED_REASONS[reason] ?? 'threshold', shadow: true })
-    }
   }
 
   // One listener for every admitted response, reading its state from the request: no closure per request.
@@ -185,7 +176,7 @@ export function loadShedding(input: ExpressLoadSheddingOptions = {}): LoadSheddi
         refuse(request, response, rank, SHED_DEADLINE)
         return false
       }
-      noteShadow(request, rank, SHED_DEADLINE)
+      publishShed(request, rank, SHED_DEADLINE, true)
     }
     const decision = gate.admit(rank, gate.cohort(key), startedAt)
     if (decision === QUEUED) {
@@ -198,7 +189,7 @@ export function loadShedding(input: ExpressLoadSheddingOptions = {}): LoadSheddi
         refuse(request, response, rank, decision)
         return false
       }
-      noteShadow(request, rank, decision)
+      publishShed(request, rank, decision, true)
     }
     admit(request, response, startedAt)
     return true
@@ -223,12 +214,7 @@ export function loadShedding(input: ExpressLoadSheddingOptions = {}): LoadSheddi
     const { priorityHeader, defaultRank } = options
     function rankOf(request: IncomingMessage, path: string): number {
       const named = priorityOf?.(request, path)
-      if (isPriority(named)) return PRIORITY_RANK[named]
-      if (priorityHeader !== undefined) {
-        const header = request.headers[priorityHeader]
-        if (isPriority(header)) return PRIORITY_RANK[header]
-      }
-      return defaultRank
+      return isPriority(named) ? PRIORITY_RANK[named] : headerOrDefaultRank(request.headers, priorityHeader, defaultRank)
     }
     return function spillwayFront(request, response) {
       // The app's meter, as the middlewares inside it will find it once Express sets `req.app`.

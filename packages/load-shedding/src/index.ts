@@ -10,7 +10,7 @@ export { ConcurrencyLimiter } from './concurrency-limiter.js'
 export { AdmissionLevel, type AdmissionLevelOptions } from './admission-level.js'
 export { LoadShedder, type LoadShedderOptions, type LoadSheddingMode, type LoadSheddingState, type LoadSignal, type RunQueueReading } from './load-shedder.js'
 export { cohortOf, cohortEpoch } from './cohort.js'
-export { createPriorityResolver } from './priority.js'
+export { createPriorityResolver, headerOrDefaultRank } from './priority.js'
 export { SHED_REASONS, ADMIT, QUEUED, SHED_DEADLINE, type ShedReason } from './shed-reason.js'
 export { ShedGate, type ShedGateOptions, type QueuedRequestHandlers } from './shed-gate.js'
 export {

@@ -197,12 +197,7 @@ export class LoadShedder {
     return reason
   }
 
-  /** A request refused by the run queue for waiting past its priority's `maxQueueMs`. */
-  countQueueExpiry(rank: number): void {
-    this.#shedCounts[rank * SHED_REASONS.length + SHED_QUEUE]!++
-  }
-
-  /** Counts a refusal decided outside (the deadline check), so it shows in the state. */
+  /** Counts a refusal decided outside (the deadline check, the run queue), so it shows in the state. */
   countShed(rank: number, reason: number): void {
     this.#shedCounts[rank * SHED_REASONS.length + reason]!++
   }

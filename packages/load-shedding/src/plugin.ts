@@ -1,6 +1,6 @@
 import { channel } from 'node:diagnostics_channel'
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
-import { PRIORITIES, PRIORITY_RANK, PROBLEM_CONTENT_TYPE, isPriority, type Priority } from '@spillway/latency-window'
+import { PRIORITY_RANK, PROBLEM_CONTENT_TYPE, type Priority } from '@spillway/latency-window'
 import { excludeFromLatency, meterFastify, requestStartedAt } from '@spillway/latency-window/fastify'
 import type {
   FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler, RouteOptions
@@ -9,10 +9,10 @@ import fp from 'fastify-plugin'
 import { FRONT_BYPASS, FRONT_DEFAULT_PRIORITY, FrontRoutes } from './front-routes.js'
 import type { LoadShedder, LoadSheddingMode, LoadSheddingState } from './load-shedder.js'
 import { checkRoutePriority, normalizeOptions, type LoadSheddingOptions } from './options.js'
-import { createPriorityResolver } from './priority.js'
+import { createPriorityResolver, headerOrDefaultRank } from './priority.js'
 import { ShedGate } from './shed-gate.js'
-import { SHED_CHANNEL, UPDATE_CHANNEL } from './channels.js'
-import { ADMIT, QUEUED, SHED_DEADLINE, SHED_REASONS, type ShedReason } from './shed-reason.js'
+import { SHED_CHANNEL, UPDATE_CHANNEL, publishShed } from './channels.js'
+import { ADMIT, QUEUED, SHED_DEADLINE, type ShedReason } from './shed-reason.js'
 
 /** What `fastify.loadShedding` exposes. */
 export interface LoadSheddingHandle {
@@ -41,7 +41,6 @@ declare module 'fastify' {
 
 /** `diagnostics_channel` events: one per refused request, one per control step. */
 export { SHED_CHANNEL, UPDATE_CHANNEL }
-const shedChannel = channel(SHED_CHANNEL)
 const updateChannel = channel(UPDATE_CHANNEL)
 
 export interface ShedEvent {
@@ -116,9 +115,7 @@ const spillwayLoadShedding: FastifyPluginAsync<LoadSheddingOptions> = async func
 
   function refuse(request: FastifyRequest, reply: FastifyReply, rank: number, reason: number): void {
     excludeFromLatency(request)
-    if (shedChannel.hasSubscribers) {
-      shedChannel.publish({ request, priority: PRIORITIES[rank] ?? 'normal', reason: SHED_REASONS[reason] ?? 'threshold', shadow: false } satisfies ShedEvent)
-    }
+    publishShed(request, rank, reason, false)
     reply
       .code(statusCode)
       .header('retry-after', gate.retryAfterSeconds())
@@ -127,9 +124,7 @@ const spillwayLoadShedding: FastifyPluginAsync<LoadSheddingOptions> = async func
   }
 
   function refuseInFront(request: IncomingMessage, response: ServerResponse, rank: number, reason: number): void {
-    if (shedChannel.hasSubscribers) {
-      shedChannel.publish({ request, priority: PRIORITIES[rank] ?? 'normal', reason: SHED_REASONS[reason] ?? 'threshold', shadow: false } satisfies ShedEvent)
-    }
+    publishShed(request, rank, reason, false)
     const body = gate.body(reason)
     response.statusCode = statusCode
     response.setHeader('retry-after', String(gate.retryAfterSeconds()))
@@ -156,11 +151,7 @@ const spillwayLoadShedding: FastifyPluginAsync<LoadSheddingOptions> = async func
     server.on('request', function spillwayFrontDoor(request: IncomingMessage, response: ServerResponse) {
       const entry = frontRoutes.find(request.method, request.url)
       if (entry === undefined || entry === FRONT_BYPASS) return fastifyListener(request, response)
-      let rank = entry
-      if (entry === FRONT_DEFAULT_PRIORITY) {
-        const header = priorityHeader === undefined ? undefined : request.headers[priorityHeader]
-        rank = isPriority(header) ? PRIORITY_RANK[header] : defaultRank
-      }
+      const rank = entry === FRONT_DEFAULT_PRIORITY ? headerOrDefaultRank(request.headers, priorityHeader, defaultRank) : entry
       const startedAt = now()
       if (deadlineHeader !== undefined && gate.pastDeadline(request.headers[deadlineHeader])) {
         shedder.countShed(rank, SHED_DEADLINE)
@@ -196,12 +187,6 @@ const spillwayLoadShedding: FastifyPluginAsync<LoadSheddingOptions> = async func
     gate.release(now() - at, !this.writableFinished || this.statusCode >= 500)
   }
 
-  function noteShadow(request: FastifyRequest, rank: number, reason: number): void {
-    if (shedChannel.hasSubscribers) {
-      shedChannel.publish({ request, priority: PRIORITIES[rank] ?? 'normal', reason: SHED_REASONS[reason] ?? 'threshold', shadow: true } satisfies ShedEvent)
-    }
-  }
-
   const resolvePriority = createPriorityResolver(options)
 
   function createHook(routeRank: number | undefined): onRequestHookHandler {
@@ -212,7 +197,7 @@ const spillwayLoadShedding: FastifyPluginAsync<LoadSheddingOptions> = async func
       if (deadlineHeader !== undefined && gate.pastDeadline(request.headers[deadlineHeader])) {
         shedder.countShed(rank, SHED_DEADLINE)
         if (!shadow) return refuse(request, reply, rank, SHED_DEADLINE)
-        noteShadow(request, rank, SHED_DEADLINE)
+        publishShed(request, rank, SHED_DEADLINE, true)
       }
       const cohort = gate.cohort(cohortKey === undefined ? undefined : cohortKey(request))
       const startedAt = requestStartedAt(request) ?? now()
@@ -224,7 +209,7 @@ const spillwayLoadShedding: FastifyPluginAsync<LoadSheddingOptions> = async func
       }
       if (decision !== ADMIT) {
         if (!shadow) return refuse(request, reply, rank, decision)
-        noteShadow(request, rank, decision)
+        publishShed(request, rank, decision, true)
       }
       ;(request as AdmittedRequest)[kAdmittedAt] = startedAt
       done()

@@ -1,4 +1,5 @@
 import { PRIORITY_RANK, isPriority, type Priority } from '@spillway/latency-window'
+import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyRequest } from 'fastify'
 
 export interface PrioritySources {
@@ -19,10 +20,18 @@ export function createPriorityResolver(sources: PrioritySources): (request: Fast
       const named = priority(request)
       if (isPriority(named)) return PRIORITY_RANK[named]
     }
-    if (priorityHeader !== undefined) {
-      const header = request.headers[priorityHeader]
-      if (isPriority(header)) return PRIORITY_RANK[header]
-    }
-    return defaultRank
+    return headerOrDefaultRank(request.headers, priorityHeader, defaultRank)
   }
+}
+
+/**
+ * The rank the trusted header names (only when one was named), else the default: the end of every
+ * priority resolution, including the front doors', which have no framework request yet.
+ */
+export function headerOrDefaultRank(headers: IncomingHttpHeaders, priorityHeader: string | undefined, defaultRank: number): number {
+  if (priorityHeader !== undefined) {
+    const header = headers[priorityHeader]
+    if (isPriority(header)) return PRIORITY_RANK[header]
+  }
+  return defaultRank
 }

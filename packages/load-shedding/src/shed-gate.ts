@@ -101,7 +101,7 @@ export class ShedGate<T = never> {
           else queued.refuse(item, rank, decision)
         },
         expire: (item, rank) => {
-          this.shedder.countQueueExpiry(rank)
+          this.shedder.countShed(rank, SHED_QUEUE)
           if (!queued.gone(item)) queued.refuse(item, rank, SHED_QUEUE)
         }
       })
@@ -180,11 +180,6 @@ export class ShedGate<T = never> {
     return Number.isFinite(deadline) && Date.now() > deadline
   }
 
-  /** `ADMIT` or the index of the shed reason, for a request that started (on the gate's clock) at `startedAt`. */
-  decide(rank: number, cohort: number, startedAt: number): number {
-    return this.shedder.decide(rank, cohort, this.#turn.elapsed(startedAt))
-  }
-
   /**
    * The decision with the run queue: `ADMIT` (run it now; it counts in flight, `release` it when
    * it ends), `QUEUED` (it must wait its turn: hand it to `enqueue`) or the index of a shed reason.
@@ -205,7 +200,7 @@ export class ShedGate<T = never> {
    */
   enqueue(rank: number, startedAt: number, item: T): number {
     if (this.#queue?.push(rank, item, startedAt) === true) return QUEUED
-    this.shedder.countQueueExpiry(rank)
+    this.shedder.countShed(rank, SHED_QUEUE)
     return SHED_QUEUE
   }
 

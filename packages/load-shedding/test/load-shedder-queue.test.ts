@@ -1,7 +1,7 @@
 import t from 'tap'
 import { AimdLimit } from '../src/aimd-limit.js'
 import { LoadShedder, type LoadShedderOptions, type LoopReading, type RunQueueReading } from '../src/load-shedder.js'
-import { ADMIT, SHED_THRESHOLD } from '../src/shed-reason.js'
+import { ADMIT, SHED_QUEUE, SHED_THRESHOLD } from '../src/shed-reason.js'
 import { shedderOptions } from './support/shedder-options.js'
 
 const CALM: LoopReading = { delayP50Ms: 1, delayP99Ms: 2, delayMaxMs: 2, utilization: 0.3, sampledAt: 0 }
@@ -179,11 +179,11 @@ t.test('once the queue stops expiring, the threshold relaxes again', async (t) =
   t.equal(s.state.threshold.admittedLevels, 16, `all admitted again after ${steps} calm steps`)
 })
 
-t.test('countQueueExpiry counts a queue shed per priority', async (t) => {
+t.test('countShed counts a queue shed per priority', async (t) => {
   const s = shedder()
-  s.countQueueExpiry(3)
-  s.countQueueExpiry(3)
-  s.countQueueExpiry(1)
+  s.countShed(3, SHED_QUEUE)
+  s.countShed(3, SHED_QUEUE)
+  s.countShed(1, SHED_QUEUE)
   t.equal(s.state.shed.low.queue, 2)
   t.equal(s.state.shed.high.queue, 1)
   t.equal(s.state.shed.normal.queue, 0)
