@@ -19,6 +19,7 @@ import {
   QUEUED,
   LoadSheddingOptionsError,
   publishShed,
+  urlPath,
   SHED_DEADLINE,
   ShedGate,
   UPDATE_CHANNEL,
@@ -88,13 +89,6 @@ interface WaitingRequest {
 }
 
 const failOption = (message: string): Error => new LoadSheddingOptionsError(message)
-
-/** The path of a request URL: what precedes its query. */
-function pathOf(url: string | undefined): string {
-  if (url === undefined) return '/'
-  const query = url.indexOf('?')
-  return query === -1 ? url : url.slice(0, query)
-}
 
 /** Adaptive, priority-aware load shedding for Express. */
 export function loadShedding(input: ExpressLoadSheddingOptions = {}): LoadSheddingMiddleware {
@@ -219,7 +213,7 @@ export function loadShedding(input: ExpressLoadSheddingOptions = {}): LoadSheddi
     return function spillwayFront(request, response) {
       // The app's meter, as the middlewares inside it will find it once Express sets `req.app`.
       const startedAt = meter.start(request, response, app)
-      const path = pathOf(request.url)
+      const path = urlPath(request.url)
       if (statusRoute !== undefined && request.method === 'GET' && path === statusRoute) {
         sendValue(response, 200, shedder.state)
         return

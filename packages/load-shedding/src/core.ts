@@ -12,3 +12,4 @@ export { SHED_REASONS, ADMIT, QUEUED, SHED_DEADLINE, type ShedReason } from './s
 export { SHED_CHANNEL, UPDATE_CHANNEL, publishShed } from './channels.js'
 export type { LimitAlgorithm } from './limit-algorithm.js'
 export { RunQueue, type RunQueueOptions } from './run-queue.js'
+export { urlPath } from './front-routes.js'

@@ -1,3 +1,10 @@
+/** The path of a request URL: what precedes its query (`/` for a request without a URL). */
+export function urlPath(url: string | undefined): string {
+  if (url === undefined) return '/'
+  const query = url.indexOf('?')
+  return query === -1 ? url : url.slice(0, query)
+}
+
 /** A known route whose requests are never shed. */
 export const FRONT_BYPASS = -1
 /** A known route without a priority of its own: the trusted header's, or the default. */
@@ -26,9 +33,6 @@ export class FrontRoutes {
   /** The entry of the request's route, or undefined when the front door cannot tell. */
   find(method: string | undefined, url: string | undefined): number | undefined {
     if (method === undefined || url === undefined) return undefined
-    const paths = this.#byMethod.get(method)
-    if (paths === undefined) return undefined
-    const query = url.indexOf('?')
-    return paths.get(query === -1 ? url : url.slice(0, query))
+    return this.#byMethod.get(method)?.get(urlPath(url))
   }
 }
