@@ -4,7 +4,7 @@
  * connection), lighter than an HTTP client library, so that the client is less of the bottleneck.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { connect } from 'node:net'
+import { keepAliveConnection } from './closed-loop-client.js'
 
 async function startServer(serverFile: string, mode: string): Promise<{ child: ChildProcess, port: number }> {
   const child = spawn(process.execPath, ['--import', 'tsx', serverFile, mode], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
@@ -23,41 +23,6 @@ async function stopServer(child: ChildProcess): Promise<void> {
   })
 }
 
-const REQUEST = Buffer.from('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')
-
-/** One keep-alive connection sending a request whenever the previous response is complete. */
-function connection(port: number, until: number, counts: { done: number, errors: number }, statuses: readonly string[]): Promise<void> {
-  return new Promise((resolve) => {
-    const socket = connect({ port, host: '127.0.0.1', noDelay: true })
-    let buffered = ''
-    socket.setEncoding('latin1')
-    socket.on('connect', () => socket.write(REQUEST))
-    socket.on('data', (chunk: string) => {
-      buffered += chunk
-      for (;;) {
-        const headerEnd = buffered.indexOf('\r\n\r\n')
-        if (headerEnd < 0) return
-        const match = /content-length: (\d+)/i.exec(buffered.slice(0, headerEnd))
-        const total = headerEnd + 4 + Number(match?.[1] ?? 0)
-        if (buffered.length < total) return
-        if (!statuses.includes(buffered.slice(9, 12))) counts.errors++
-        buffered = buffered.slice(total)
-        counts.done++
-        if (performance.now() >= until) {
-          socket.end()
-          return
-        }
-        socket.write(REQUEST)
-      }
-    })
-    socket.on('error', () => {
-      counts.errors++
-      resolve()
-    })
-    socket.on('close', () => resolve())
-  })
-}
-
 function serverCpuMicros(child: ChildProcess): Promise<number> {
   return new Promise((resolve) => {
     child.once('message', (message: { cpuMicros: number }) => resolve(message.cpuMicros))
@@ -73,7 +38,8 @@ async function measure(
   const cpuBefore = await serverCpuMicros(server.child)
   const started = performance.now()
   const until = started + seconds * 1000
-  await Promise.all(Array.from({ length: connections }, () => connection(server.port, until, counts, statuses)))
+  const more = () => performance.now() < until
+  await Promise.all(Array.from({ length: connections }, () => keepAliveConnection(server.port, more, counts, statuses)))
   const elapsedS = (performance.now() - started) / 1000
   const cpuAfter = await serverCpuMicros(server.child)
   if (counts.errors > 0) throw new Error(`${counts.errors} errors on port ${server.port}`)

@@ -7,7 +7,7 @@
 import Fastify from 'fastify'
 import { spillwayRateLimit } from '../src/plugin.js'
 
-export const TARGETS = ['bare', 'fastify-rate-limit', 'ours-memory', 'ours-redis', 'ours-memory-no-headers', 'noop-hook', 'two-headers'] as const
+export const TARGETS = ['bare', 'fastify-rate-limit', 'ours-memory', 'ours-redis', 'ours-memory-no-headers', 'noop-hook', 'two-headers', 'two-headers-lower'] as const
 export type Target = (typeof TARGETS)[number]
 
 const target = process.argv[2] as Target
@@ -32,6 +32,12 @@ if (target === 'fastify-rate-limit') {
   app.addHook('onRequest', (_request, reply, done) => {
     reply.header('RateLimit-Policy', '"default";q=1000000000;w=1')
     reply.header('RateLimit', '"default";r=999999999;t=1')
+    done()
+  })
+} else if (target === 'two-headers-lower') {
+  app.addHook('onRequest', (_request, reply, done) => {
+    reply.header('ratelimit-policy', '"default";q=1000000000;w=1')
+    reply.header('ratelimit', '"default";r=999999999;t=1')
     done()
   })
 } else if (target === 'ours-redis') {
