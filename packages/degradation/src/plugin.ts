@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { PROBLEM_CONTENT_TYPE, describeValue, optionMessage, problemDetails } from '@spillway/latency-window'
-import { meterFastify } from '@spillway/latency-window/fastify'
+import { meterFastify, replyOf } from '@spillway/latency-window/fastify'
 import { Degradation } from './degradation.js'
 import { DegradationOptionsError, InvalidOverrideError, UnknownFeatureError } from './errors.js'
 import { LevelController, type LoadReading } from './level-controller.js'
@@ -79,12 +79,17 @@ const spillwayDegradation: FastifyPluginAsync<DegradationOptions> = async functi
 
   const { indexOf, names, fallbacks, hasFallback } = features
 
+  // The header is written when a fallback is served, on the reply the shared meter links to the
+  // request, not in an onSend hook: an onSend hook makes Fastify run a hook chain on every
+  // response, degraded or not (counted: `bench:instructions`).
   function served(request: FastifyRequest, index: number): void {
-    const list = (request as ServedRequest)[kServed]
-    if (list === undefined) (request as ServedRequest)[kServed] = [index]
+    const servedRequest = request as ServedRequest
+    let list = servedRequest[kServed]
+    if (list === undefined) list = servedRequest[kServed] = [index]
     else if (list.includes(index)) return
     else list.push(index)
     state.recordFallback(index)
+    if (header !== false) void replyOf(request)?.header(header, list.map((i) => names[i]).join(', '))
   }
 
   fastify.decorateRequest('feature', function feature(this: FastifyRequest, name: string): boolean {
@@ -111,14 +116,6 @@ const spillwayDegradation: FastifyPluginAsync<DegradationOptions> = async functi
       return null
     }
   })
-
-  if (header !== false) {
-    fastify.addHook('onSend', function spillwayDegradedHeader(request, reply, payload, done) {
-      const list = (request as ServedRequest)[kServed]
-      if (list !== undefined) void reply.header(header, list.map((i) => names[i]).join(', '))
-      done(null, payload)
-    })
-  }
 
   fastify.addHook('onRoute', function spillwayDegradationRoute(routeOptions) {
     const name = routeOptions.config?.feature

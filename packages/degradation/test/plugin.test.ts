@@ -39,6 +39,23 @@ async function build(t: Test, extra: Partial<DegradationOptions> = {}) {
   return { app, clock, wall, load }
 }
 
+t.test('a feature asked for in an app-wide onRequest hook reaches the header', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(degradation, {
+    features: [{ name: 'analytics', offAtLevel: 1 }],
+    evaluateIntervalMs: 0
+  })
+  app.addHook('onRequest', async (request) => {
+    ;(request as unknown as { early: boolean }).early = request.feature('analytics')
+  })
+  app.get('/', async (request) => ({ early: (request as unknown as { early: boolean }).early }))
+  app.degradation.overrides.forceLevel(1)
+  const response = await app.inject('/')
+  t.same(response.json(), { early: false })
+  t.equal(response.headers['spillway-degraded'], 'analytics')
+})
+
 t.test('request.feature answers from the level; a false answer names the feature in the header', async (t) => {
   const { app, load } = await build(t)
   app.get('/page', async (request) => ({

@@ -22,4 +22,4 @@ export {
 export { InFlight } from './in-flight.js'
 export { PRIORITIES, PRIORITY_RANK, isPriority, type Priority } from './priority.js'
 export { ServerMeter, sharedMeter, type ServerMeterOptions } from './server-meter.js'
-export { PROBLEM_CONTENT_TYPE, problemDetails, retryAfterSeconds, type ProblemDetails } from './refusal.js'
+export { PROBLEM_CONTENT_TYPE, problemDetails, retryAfterSeconds, sendRawProblem, type ProblemDetails } from './refusal.js'

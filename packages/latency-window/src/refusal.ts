@@ -3,6 +3,7 @@
  * details body and a Retry-After in whole seconds. Framework-free, so Fastify and Express answer
  * byte for byte alike.
  */
+import type { ServerResponse } from 'node:http'
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8'
 
@@ -36,4 +37,21 @@ export function problemDetails(
 export function retryAfterSeconds(ms: number): number {
   if (!(ms > 0)) return 1
   return Math.max(1, Math.ceil(ms / 1000))
+}
+
+/**
+ * Sends a refusal with Node's own response API, for code that answers before (or without) a
+ * framework: status, Retry-After when given, and a problem+json body already serialized
+ * (`bodyLength` its byte length, when the caller has it precomputed). One `writeHead` with a flat
+ * list, not `setHeader` per field: that builds no header map for a response this short. Headers
+ * set earlier on the response are kept (Node merges them; the fields given here win).
+ */
+export function sendRawProblem(
+  response: ServerResponse, status: number, retryAfterSeconds: number | undefined, body: string,
+  bodyLength: string = String(Buffer.byteLength(body))
+): void {
+  response.writeHead(status, retryAfterSeconds === undefined
+    ? ['content-type', PROBLEM_CONTENT_TYPE, 'content-length', bodyLength]
+    : ['retry-after', String(retryAfterSeconds), 'content-type', PROBLEM_CONTENT_TYPE, 'content-length', bodyLength])
+  response.end(body)
 }

@@ -2,7 +2,7 @@ import Fastify from 'fastify'
 import { request as httpRequest } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
-import { excludeFromLatency, meterFastify, requestStartedAt } from '../src/fastify/measure-requests.js'
+import { excludeFromLatency, meterFastify, replyOf, requestStartedAt } from '../src/fastify/measure-requests.js'
 import { manualClock } from './helpers/random.js'
 
 t.test('the first plugin installs the hooks; a request is measured once', async (t) => {
@@ -25,6 +25,19 @@ t.test('the first plugin installs the hooks; a request is measured once', async 
   t.equal(first.inFlight.current, 0)
   t.equal(first.latency.count, 1, 'recorded once although two plugins asked for the meter')
   t.equal(first.latency.max, 25)
+})
+
+t.test('replyOf links a request to its reply from the meter\'s hook on', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  let beforeMeter: unknown = 'not run'
+  // Registered before the meter: Fastify runs it first, when there is no link yet.
+  app.addHook('onRequest', async (request) => { beforeMeter = replyOf(request) })
+  meterFastify(app, 'degradation')
+  app.get('/', async (request, reply) => ({ linked: replyOf(request) === reply }))
+  const response = await app.inject('/')
+  t.same(response.json(), { linked: true })
+  t.equal(beforeMeter, undefined)
 })
 
 t.test('excluded requests count in flight but not in latency', async (t) => {

@@ -1,1 +1,1 @@
-export { meterFastify, excludeFromLatency, requestStartedAt } from './measure-requests.js'
+export { meterFastify, excludeFromLatency, replyOf, requestStartedAt } from './measure-requests.js'

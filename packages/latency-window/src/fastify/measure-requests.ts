@@ -1,21 +1,33 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { sharedMeter, type ServerMeter, type ServerMeterOptions } from '../server-meter.js'
 
 // Registered symbols: every Spillway plugin, whichever copy of this package it loaded, reads the
-// same properties.
+// same properties. They live on the raw request, which the response's 'close' listener reaches
+// (`response.req`) without a closure per request.
 const kStartedAt = Symbol.for('spillway.request.startedAt')
 const kUnmeasured = Symbol.for('spillway.request.unmeasured')
+const kReply = Symbol.for('spillway.request.reply')
 
-interface MeasuredRequest {
+interface MeasuredMessage extends IncomingMessage {
   [kStartedAt]?: number | undefined
   [kUnmeasured]?: boolean
+  [kReply]?: FastifyReply
 }
 
 /**
- * The shared meter of this Fastify server. The first Spillway plugin to call it installs the two
- * hooks that time and count every request; later plugins read the same figures, so a request is
+ * The shared meter of this Fastify server. The first Spillway plugin to call it installs the hook
+ * that times and counts every request; later plugins read the same figures, so a request is
  * measured once however many plugins are registered. Call it at registration, before your own
- * `onRequest` hook, so that the timing starts first.
+ * `onRequest` hook, so that the timing starts first. The same hook links each request to its reply
+ * (`replyOf`), so that a plugin that must write a header from request-side code (degradation's
+ * `request.feature()`) needs no hook of its own.
+ *
+ * A request ends on its raw response's 'close', which Node emits both after a complete response
+ * and when the client goes away first. One shared listener replaces Fastify's `onResponse` and
+ * `onRequestAbort` hooks: each of those makes Fastify set up listeners and a closure or two for
+ * every request, which cost more than the whole measurement (counted with callgrind: see the
+ * degradation package's `bench:instructions`).
  */
 export function meterFastify(fastify: FastifyInstance, plugin: string, options?: ServerMeterOptions): ServerMeter {
   // The http.Server, not the Fastify instance: encapsulated contexts are different objects.
@@ -23,32 +35,25 @@ export function meterFastify(fastify: FastifyInstance, plugin: string, options?:
   if (meter.claimMeasurement(plugin)) {
     const { inFlight } = meter
     const now = meter.now
-    fastify.addHook('onRequest', function spillwayMeterStart(request, _reply, done) {
-      ;(request as MeasuredRequest)[kStartedAt] = now()
-      inFlight.acquire()
-      done()
-    })
-    const end = (request: FastifyRequest): void => {
-      const measured = request as MeasuredRequest
-      const startedAt = measured[kStartedAt]
-      // Cleared on the first end, so that an abort followed by a late response counts once.
+    const end = function spillwayMeterEnd(this: ServerResponse): void {
+      const request = this.req as MeasuredMessage
+      const startedAt = request[kStartedAt]
       if (startedAt === undefined) return
-      measured[kStartedAt] = undefined
+      request[kStartedAt] = undefined
       inFlight.release()
-      if (measured[kUnmeasured] !== true) {
+      // A request whose client gave up still counts: leaving those out would make an overloaded
+      // server look healthy.
+      if (request[kUnmeasured] !== true) {
         const at = now()
         meter.recordLatency(at - startedAt, at)
       }
     }
-    fastify.addHook('onResponse', function spillwayMeterEnd(request, _reply, done) {
-      end(request)
-      done()
-    })
-    // Fastify runs no onResponse for a request whose client went away first; without this hook
-    // every client timeout would leave one request in flight forever. Its latency still counts:
-    // leaving out the requests clients gave up on would make an overloaded server look healthy.
-    fastify.addHook('onRequestAbort', function spillwayMeterAbort(request, done) {
-      end(request)
+    fastify.addHook('onRequest', function spillwayMeterStart(request, reply, done) {
+      const raw = request.raw as MeasuredMessage
+      raw[kStartedAt] = now()
+      raw[kReply] = reply
+      inFlight.acquire()
+      reply.raw.on('close', end)
       done()
     })
     fastify.addHook('onClose', function spillwayMeterClose(_instance, done) {
@@ -65,10 +70,18 @@ export function meterFastify(fastify: FastifyInstance, plugin: string, options?:
  * requests refused in a few microseconds, whose latency says nothing about the server's.
  */
 export function excludeFromLatency(request: FastifyRequest): void {
-  ;(request as MeasuredRequest)[kUnmeasured] = true
+  ;(request.raw as MeasuredMessage)[kUnmeasured] = true
 }
 
 /** When the shared meter started timing this request, on the meter's clock. */
 export function requestStartedAt(request: FastifyRequest): number | undefined {
-  return (request as MeasuredRequest)[kStartedAt]
+  return (request.raw as MeasuredMessage)[kStartedAt]
+}
+
+/**
+ * The reply of this request, from the shared meter's `onRequest` hook on: undefined before it ran
+ * (in an `onRequest` hook registered before the first Spillway plugin).
+ */
+export function replyOf(request: FastifyRequest): FastifyReply | undefined {
+  return (request.raw as MeasuredMessage)[kReply]
 }
