@@ -13,7 +13,7 @@
 import { channel } from 'node:diagnostics_channel'
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
-import { PRIORITIES, PRIORITY_RANK, checkFunction, checkOptionsObject, isPriority, monotonicNow, optionMessage, type Priority } from '@spillway/latency-window'
+import { PRIORITIES, PRIORITY_RANK, checkFunction, checkOptionsObject, isPriority, monotonicNow, optionMessage, sendRawProblem, type Priority } from '@spillway/latency-window'
 import {
   ADMIT,
   QUEUED,
@@ -32,7 +32,7 @@ import {
   type LoadSheddingState
 } from '@spillway/load-shedding/core'
 import { RequestMeter, excludeFromLatency } from './request-meter.js'
-import { sendProblem, sendValue } from './respond.js'
+import { sendValue } from './respond.js'
 
 /** The plugin's options (same names, same defaults), with Express's request. */
 export interface ExpressLoadSheddingOptions extends Omit<LoadSheddingOptions, 'cohortKey' | 'priority' | 'bypass'> {
@@ -121,7 +121,7 @@ export function loadShedding(input: ExpressLoadSheddingOptions = {}): LoadSheddi
   function refuse(request: IncomingMessage, response: ServerResponse, rank: number, reason: number): void {
     excludeFromLatency(request)
     publishShed(request, rank, reason, false)
-    sendProblem(response, statusCode, gate.retryAfterSeconds(), gate.body(reason))
+    sendRawProblem(response, statusCode, gate.retryAfterSeconds(), gate.body(reason), gate.bodyLength(reason))
   }
 
   // One listener for every admitted response, reading its state from the request: no closure per request.
@@ -191,8 +191,7 @@ export function loadShedding(input: ExpressLoadSheddingOptions = {}): LoadSheddi
 
   function admit(request: IncomingMessage, response: ServerResponse, startedAt: number): void {
     admittedAt.set(request, startedAt)
-    // `on`, not `once` (a closure per call); the guard makes the second call a no-op.
-    response.on('finish', releaseOnEnd)
+    // 'close' alone: Node emits it after 'finish' and also when the client goes away first.
     response.on('close', releaseOnEnd)
   }
 

@@ -32,7 +32,7 @@ export type MeteredRequest = IncomingMessage & { app?: object }
 // a request creates no closure.
 function endMeasurement(this: ServerResponse): void {
   const measurement = measurements.get(this.req)
-  // Cleared on the first of 'finish' and 'close', so that a request is released exactly once.
+  // Cleared on the end, so that a request is released exactly once.
   if (measurement === undefined || measurement.startedAt === undefined) return
   const { startedAt, meter } = measurement
   measurement.startedAt = undefined
@@ -97,9 +97,8 @@ export class RequestMeter {
     const at = meter.now()
     measurements.set(request, { startedAt: at, meter, unmeasured: false })
     meter.inFlight.acquire()
-    // `on`, not `once`: `once` wraps the listener in a new closure per call; the guard in
-    // endMeasurement makes the second call a no-op, and the listeners go with the response.
-    response.on('finish', endMeasurement)
+    // 'close' alone: Node emits it after 'finish' and also when the client goes away first. `on`,
+    // not `once`: `once` wraps the listener in a new closure per call.
     response.on('close', endMeasurement)
     return at
   }

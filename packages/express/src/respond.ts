@@ -4,7 +4,7 @@
  * seconds) and works the same under Express 4 and 5.
  */
 import type { ServerResponse } from 'node:http'
-import { PROBLEM_CONTENT_TYPE, problemDetails, type ProblemDetails } from '@spillway/latency-window'
+import { PROBLEM_CONTENT_TYPE, problemDetails, sendRawProblem, type ProblemDetails } from '@spillway/latency-window'
 
 export { PROBLEM_CONTENT_TYPE, problemDetails, type ProblemDetails }
 
@@ -12,12 +12,7 @@ export { PROBLEM_CONTENT_TYPE, problemDetails, type ProblemDetails }
 export function sendProblem(
   response: ServerResponse, status: number, retryAfterSeconds: number | undefined, body: string | ProblemDetails
 ): void {
-  const text = typeof body === 'string' ? body : JSON.stringify(body)
-  response.statusCode = status
-  if (retryAfterSeconds !== undefined) response.setHeader('Retry-After', String(retryAfterSeconds))
-  response.setHeader('Content-Type', PROBLEM_CONTENT_TYPE)
-  response.setHeader('Content-Length', Buffer.byteLength(text))
-  response.end(text)
+  sendRawProblem(response, status, retryAfterSeconds, typeof body === 'string' ? body : JSON.stringify(body))
 }
 
 /** Anything Express's `res.send` takes, sent with Express when it is there and with Node otherwise. */

@@ -1,6 +1,6 @@
 import { channel } from 'node:diagnostics_channel'
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
-import { PRIORITY_RANK, PROBLEM_CONTENT_TYPE, type Priority } from '@spillway/latency-window'
+import { PRIORITY_RANK, PROBLEM_CONTENT_TYPE, sendRawProblem, type Priority } from '@spillway/latency-window'
 import { excludeFromLatency, meterFastify, requestStartedAt } from '@spillway/latency-window/fastify'
 import type {
   FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler, RouteOptions
@@ -52,10 +52,10 @@ export interface ShedEvent {
   shadow: boolean
 }
 
-// When an admitted request started (the meter's clock), cleared when it is released; the shared
-// meter clears its own start time in its onResponse hook, which runs before ours.
+// When an admitted request started (the meter's clock), on the raw request until its response
+// closes; set by the front door and by the hook alike, and cleared on release.
 const kAdmittedAt = Symbol('spillway.loadShedding.admittedAt')
-interface AdmittedRequest { [kAdmittedAt]?: number | undefined }
+interface AdmittedMessage extends IncomingMessage { [kAdmittedAt]?: number | undefined }
 
 const NAME = '@spillway/load-shedding'
 
@@ -80,10 +80,10 @@ const spillwayLoadShedding: FastifyPluginAsync<LoadSheddingOptions> = async func
       run(waiting) {
         // Its time in flight starts now: the wait is the queue's, not the dependency's.
         if ('done' in waiting) {
-          ;(waiting.request as AdmittedRequest)[kAdmittedAt] = now()
+          admit(waiting.request.raw, waiting.reply.raw, now())
           waiting.done()
         } else {
-          admitInFront(waiting.raw, waiting.response, now())
+          admit(waiting.raw, waiting.response, now())
           waiting.fastifyListener(waiting.raw, waiting.response)
         }
       },
@@ -94,8 +94,6 @@ const spillwayLoadShedding: FastifyPluginAsync<LoadSheddingOptions> = async func
       gone: (waiting) => ('done' in waiting ? waiting.request.raw : waiting.raw).socket.destroyed
     }
   })
-  // Requests the front door admitted, with when, until their response closes.
-  const frontAdmitted = new WeakMap<IncomingMessage, number>()
   const frontRoutes = new FrontRoutes()
   const front = shadow ? undefined : options.front
   const { shedder } = gate
@@ -125,12 +123,7 @@ const spillwayLoadShedding: FastifyPluginAsync<LoadSheddingOptions> = async func
 
   function refuseInFront(request: IncomingMessage, response: ServerResponse, rank: number, reason: number): void {
     publishShed(request, rank, reason, false)
-    const body = gate.body(reason)
-    response.statusCode = statusCode
-    response.setHeader('retry-after', String(gate.retryAfterSeconds()))
-    response.setHeader('content-type', PROBLEM_CONTENT_TYPE)
-    response.setHeader('content-length', Buffer.byteLength(body))
-    response.end(body)
+    sendRawProblem(response, statusCode, gate.retryAfterSeconds(), gate.body(reason), gate.bodyLength(reason))
   }
 
   /**
@@ -164,26 +157,29 @@ const spillwayLoadShedding: FastifyPluginAsync<LoadSheddingOptions> = async func
         return
       }
       if (decision !== ADMIT) return refuseInFront(request, response, rank, decision)
-      admitInFront(request, response, startedAt)
+      admit(request, response, startedAt)
       fastifyListener(request, response)
     })
   }
 
   /**
-   * The front door releases what it admitted when the response closes ('close' follows 'finish',
-   * and comes alone on an abort), not in a Fastify hook: an app-wide hook that answers first (a
-   * 401), or a closing server's 503, would skip ours and leak the slot.
+   * An admitted request is released when its response closes ('close' follows 'finish', and comes
+   * alone when the client goes away first), not in Fastify's onResponse and onRequestAbort hooks:
+   * those make Fastify set up listeners and closures for every request, and an app-wide hook that
+   * answers before ours (a 401), or a closing server's 503, would skip them and leak the slot of a
+   * request the front door admitted. A client that gives up counts as a drop (AIMD backs off).
    */
-  function admitInFront(request: IncomingMessage, response: ServerResponse, at: number): void {
-    frontAdmitted.set(request, at)
-    response.on('close', releaseInFront)
+  function admit(request: IncomingMessage, response: ServerResponse, at: number): void {
+    ;(request as AdmittedMessage)[kAdmittedAt] = at
+    response.on('close', releaseOnClose)
   }
 
-  // One listener for every response the front door admitted: no closure per request.
-  function releaseInFront(this: ServerResponse): void {
-    const at = frontAdmitted.get(this.req)
+  // One listener for every admitted response: no closure per request.
+  function releaseOnClose(this: ServerResponse): void {
+    const request = this.req as AdmittedMessage
+    const at = request[kAdmittedAt]
     if (at === undefined) return
-    frontAdmitted.delete(this.req)
+    request[kAdmittedAt] = undefined
     gate.release(now() - at, !this.writableFinished || this.statusCode >= 500)
   }
 
@@ -191,8 +187,8 @@ const spillwayLoadShedding: FastifyPluginAsync<LoadSheddingOptions> = async func
 
   function createHook(routeRank: number | undefined): onRequestHookHandler {
     return function spillwayShed(request, reply, done) {
-      // Decided in front, and released there.
-      if (front !== undefined && frontAdmitted.has(request.raw)) return done()
+      // Admitted by the front door.
+      if ((request.raw as AdmittedMessage)[kAdmittedAt] !== undefined) return done()
       const rank = routeRank ?? resolvePriority(request)
       if (deadlineHeader !== undefined && gate.pastDeadline(request.headers[deadlineHeader])) {
         shedder.countShed(rank, SHED_DEADLINE)
@@ -211,28 +207,10 @@ const spillwayLoadShedding: FastifyPluginAsync<LoadSheddingOptions> = async func
         if (!shadow) return refuse(request, reply, rank, decision)
         publishShed(request, rank, decision, true)
       }
-      ;(request as AdmittedRequest)[kAdmittedAt] = startedAt
+      admit(request.raw, reply.raw, startedAt)
       done()
     }
   }
-
-  function release(request: FastifyRequest, dropped: boolean): void {
-    const admitted = request as AdmittedRequest
-    const startedAt = admitted[kAdmittedAt]
-    if (startedAt === undefined) return
-    admitted[kAdmittedAt] = undefined
-    gate.release(now() - startedAt, dropped)
-  }
-
-  fastify.addHook('onResponse', function spillwayRelease(request, reply, done) {
-    release(request, reply.statusCode >= 500)
-    done()
-  })
-  // A client that gives up is a loss signal (AIMD backs off), and must not leak its slot.
-  fastify.addHook('onRequestAbort', function spillwayAbort(request, done) {
-    release(request, true)
-    done()
-  })
 
   fastify.addHook('onRoute', function spillwayRoute(route: RouteOptions) {
     const config = route.config

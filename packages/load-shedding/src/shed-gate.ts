@@ -48,6 +48,8 @@ export class ShedGate<T = never> {
   readonly #delay: IntervalHistogram
   readonly #eventLoop: EventLoopSignals
   readonly #bodies: string[]
+  /** Their lengths in bytes, as Content-Length strings. */
+  readonly #bodyLengths: string[]
   readonly #turn = new LoopTurn()
   readonly #queue: RunQueue<T> | undefined
   #epoch: number
@@ -117,6 +119,7 @@ export class ShedGate<T = never> {
         : 'The server is overloaded and shed this request; retry after the delay in Retry-After.',
       { reason }
     )))
+    this.#bodyLengths = this.#bodies.map((body) => String(Buffer.byteLength(body)))
   }
 
   /** Starts the sampler and the control loop (an unref'd timer). */
@@ -227,5 +230,10 @@ export class ShedGate<T = never> {
   /** The serialized problem+json body for a shed reason. */
   body(reason: number): string {
     return this.#bodies[reason] as string
+  }
+
+  /** `body(reason)`'s length in bytes, as a Content-Length value. */
+  bodyLength(reason: number): string {
+    return this.#bodyLengths[reason] as string
   }
 }
