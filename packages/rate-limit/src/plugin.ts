@@ -118,7 +118,7 @@ const spillwayRateLimitPlugin: FastifyPluginAsync<RateLimitOptions> = async func
     // A refusal in microseconds would drag the shared latency figures down.
     excludeFromLatency(request)
     if (options.onLimited !== undefined) options.onLimited(request, reply, context)
-    reply.code(429).header('Retry-After', seconds)
+    reply.code(429).header('retry-after', seconds)
     if (options.errorResponseBuilder !== undefined) {
       reply.send(options.errorResponseBuilder(request, context))
       return

@@ -98,25 +98,27 @@ export class RateLimiter {
 
   /**
    * Writes the RateLimit headers (only for a decision a store or the local bucket took: a
-   * fail-open or fail-closed answer has nothing to report) and the CORS exposure.
+   * fail-open or fail-closed answer has nothing to report) and the CORS exposure. Names are in
+   * lower case, as Fastify writes its own: field names are case-insensitive, and a lower-case name
+   * spares Fastify and Node a conversion and a string-table lookup per header on every response.
    */
   writeHeaders<Target>(target: Target, writer: HeaderWriter<Target>, route: RouteLimiter, decision: Decision): void {
     const options = this.options
     const informative = decision.source === 'store' || decision.source === 'local'
     if (options.headers && informative) {
-      writer.set(target, 'RateLimit-Policy', route.policyHeader)
-      writer.set(target, 'RateLimit', rateLimitHeader(route.names, decision))
+      writer.set(target, 'ratelimit-policy', route.policyHeader)
+      writer.set(target, 'ratelimit', rateLimitHeader(route.names, decision))
       if (options.legacyHeaders) {
         const i = tightestPolicy(decision)
         const result = decision.results[i] as Decision['results'][number]
-        writer.set(target, 'X-RateLimit-Limit', Math.floor((route.policies[i] as RouteLimiter['policies'][number]).capacity))
-        writer.set(target, 'X-RateLimit-Remaining', Math.max(0, result.remaining))
-        writer.set(target, 'X-RateLimit-Reset', result.resetMs > 0 ? Math.ceil(result.resetMs / 1000) : 0)
+        writer.set(target, 'x-ratelimit-limit', Math.floor((route.policies[i] as RouteLimiter['policies'][number]).capacity))
+        writer.set(target, 'x-ratelimit-remaining', Math.max(0, result.remaining))
+        writer.set(target, 'x-ratelimit-reset', result.resetMs > 0 ? Math.ceil(result.resetMs / 1000) : 0)
       }
     }
     if (options.exposeHeaders) {
-      const existing = writer.get(target, 'Access-Control-Expose-Headers')
-      writer.set(target, 'Access-Control-Expose-Headers', existing === undefined ? this.#exposed : `${String(existing)}, ${this.#exposed}`)
+      const existing = writer.get(target, 'access-control-expose-headers')
+      writer.set(target, 'access-control-expose-headers', existing === undefined ? this.#exposed : `${String(existing)}, ${this.#exposed}`)
     }
   }
 
