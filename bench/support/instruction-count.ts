@@ -56,8 +56,9 @@ async function hasValgrind(): Promise<boolean> {
   }
 }
 
+/** Counts `windows` windows (the settling ones included) of one mode's server. */
 async function countMode(
-  options: InstructionCountOptions, mode: string, statuses: readonly string[]
+  options: InstructionCountOptions, mode: string, statuses: readonly string[], windows: number
 ): Promise<{ perRequest: number[], idlePerMs: number }> {
   const dir = await mkdtemp(join(tmpdir(), 'spillway-callgrind-'))
   const child = spawn('valgrind', [
@@ -91,7 +92,7 @@ async function countMode(
     const idle = await counted(() => new Promise((resolve) => setTimeout(resolve, IDLE_MS)))
     const idlePerMs = idle.instructions / idle.ms
     const perRequest: number[] = []
-    for (let window = 0; window < (options.settleWindows ?? 3) + options.windows; window++) {
+    for (let window = 0; window < windows; window++) {
       const { instructions, ms } = await counted(() => checked(mode, sendRequests(port, options.windowRequests, options.connections, statuses)))
       perRequest.push((instructions - idlePerMs * ms) / options.windowRequests)
     }
@@ -133,13 +134,14 @@ export async function runInstructionCount(options: InstructionCountOptions): Pro
     return
   }
   const statuses = (options.statuses ?? [200]).map(String)
+  const settle = options.settleWindows ?? 3
   const base = options.modes[0] as string
   console.log(`Node ${process.version}, callgrind, ${options.warmupRequests} warm-up requests, ` +
-    `${options.settleWindows ?? 3} + ${options.windows} windows × ${options.windowRequests} requests per mode, ${options.connections} connections`)
+    `${settle} + ${options.windows} windows × ${options.windowRequests} requests per mode, ${options.connections} connections`)
   const counts = new Map<string, number>()
   for (const mode of options.modes) {
-    const { perRequest: windows, idlePerMs } = await countMode(options, mode, statuses)
-    const settling = windows.splice(0, options.settleWindows ?? 3)
+    const { perRequest: windows, idlePerMs } = await countMode(options, mode, statuses, settle + options.windows)
+    const settling = windows.splice(0, settle)
     counts.set(mode, median(windows))
     console.log(`${mode}: (${settling.map((n) => n.toFixed(0)).join(', ')}) ${windows.map((n) => n.toFixed(0)).join(', ')} ` +
       `instructions/request; idle ${idlePerMs.toFixed(0)}/ms, taken out`)
