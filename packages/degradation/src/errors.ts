@@ -1,5 +1,5 @@
 import createError from '@fastify/error'
-import type { OptionsErrorFactory } from '@spillway/latency-window'
+import type { OptionsErrorFactory } from '@spillway/latency-window/core'
 
 /** A bad option, thrown at registration (or construction) and never later. */
 export const DegradationOptionsError = createError('SPILLWAY_DEGRADATION_OPTIONS', '%s', 500, TypeError)

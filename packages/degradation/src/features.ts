@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { checkNumber, describeValue, optionMessage } from '@spillway/latency-window'
+import { checkNumber, describeValue, optionMessage } from '@spillway/latency-window/core'
 import { failOption } from './errors.js'
 
 /**

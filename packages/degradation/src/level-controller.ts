@@ -1,4 +1,4 @@
-import { checkNumber, checkOptionsObject, monotonicNow, optionMessage, type Clock, type OptionsErrorFactory } from '@spillway/latency-window'
+import { checkNumber, checkOptionsObject, monotonicNow, optionMessage, type Clock, type OptionsErrorFactory } from '@spillway/latency-window/core'
 import { failOption } from './errors.js'
 
 /** The signals a level is computed from, as read at one evaluation. */

@@ -1,4 +1,4 @@
-import type { LatencyWindow, ServerMeter } from '@spillway/latency-window'
+import type { LatencyWindow, ServerMeter } from '@spillway/latency-window/core'
 import type { LoadReading } from './level-controller.js'
 
 /**

@@ -11,7 +11,7 @@ import {
   type EventLoopSignalsOptions,
   type LatencyWindowOptions,
   type ServerMeterOptions
-} from '@spillway/latency-window'
+} from '@spillway/latency-window/core'
 import { DEGRADED_HEADER } from './header.js'
 import { failOption } from './errors.js'
 import { declareFeatures, type FeatureDeclaration } from './features.js'

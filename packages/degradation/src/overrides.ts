@@ -1,4 +1,4 @@
-import { describeValue, optionMessage } from '@spillway/latency-window'
+import { describeValue, optionMessage } from '@spillway/latency-window/core'
 import { InvalidOverrideError } from './errors.js'
 import type { FeatureTable } from './features.js'
 

@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import { PROBLEM_CONTENT_TYPE, describeValue, optionMessage, problemDetails } from '@spillway/latency-window'
+import { PROBLEM_CONTENT_TYPE, describeValue, optionMessage, problemDetails } from '@spillway/latency-window/core'
 import { meterFastify, replyOf } from '@spillway/latency-window/fastify'
 import { Degradation } from './degradation.js'
 import { DegradationOptionsError, InvalidOverrideError, UnknownFeatureError } from './errors.js'

@@ -22,7 +22,7 @@ import {
   type DegradationOptions,
   type LoadReading
 } from '@spillway/degradation'
-import { optionMessage, problemDetails } from '@spillway/latency-window'
+import { optionMessage, problemDetails } from '@spillway/latency-window/core'
 import { checkLogger, type SpillwayLogger } from './logger.js'
 import { RequestMeter } from './request-meter.js'
 import { sendProblem, sendValue } from './respond.js'

@@ -13,7 +13,7 @@
 import { channel } from 'node:diagnostics_channel'
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
-import { PRIORITIES, PRIORITY_RANK, checkFunction, checkOptionsObject, isPriority, monotonicNow, optionMessage, sendRawProblem, type Priority } from '@spillway/latency-window'
+import { PRIORITIES, PRIORITY_RANK, checkFunction, checkOptionsObject, isPriority, monotonicNow, optionMessage, sendRawProblem, type Priority } from '@spillway/latency-window/core'
 import {
   ADMIT,
   QUEUED,

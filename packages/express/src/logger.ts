@@ -3,7 +3,7 @@
  * `(object, message)` shape). Only transitions are logged — a store going down or coming back, a
  * level change, a fallback that threw — never one line per request.
  */
-import { optionMessage, type OptionsErrorFactory } from '@spillway/latency-window'
+import { optionMessage, type OptionsErrorFactory } from '@spillway/latency-window/core'
 
 export interface SpillwayLogger {
   warn(payload: object, message: string): void

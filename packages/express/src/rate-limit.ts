@@ -10,7 +10,7 @@
  */
 import type { ServerResponse } from 'node:http'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
-import { optionMessage, retryAfterSeconds } from '@spillway/latency-window'
+import { optionMessage, retryAfterSeconds } from '@spillway/latency-window/core'
 import {
   RateLimitCostError,
   RateLimitOptionsError,

@@ -4,7 +4,7 @@
  * seconds) and works the same under Express 4 and 5.
  */
 import type { ServerResponse } from 'node:http'
-import { PROBLEM_CONTENT_TYPE, problemDetails, sendRawProblem, type ProblemDetails } from '@spillway/latency-window'
+import { PROBLEM_CONTENT_TYPE, problemDetails, sendRawProblem, type ProblemDetails } from '@spillway/latency-window/core'
 
 export { PROBLEM_CONTENT_TYPE, problemDetails, type ProblemDetails }
 

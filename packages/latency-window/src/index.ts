@@ -1,16 +1,5 @@
 export { monotonicNow, type Clock } from './clock.js'
-export {
-  SpillwayOptionsError,
-  checkNumber,
-  checkFunction,
-  checkOneOf,
-  checkBoolean,
-  checkOptionsObject,
-  optionMessage,
-  describeValue,
-  type NumberRule,
-  type OptionsErrorFactory
-} from './option-checks.js'
+export { SpillwayOptionsError } from './option-checks.js'
 export { RELATIVE_ERROR, MIN_VALUE_MS, MAX_VALUE_MS } from './log-buckets.js'
 export { LatencyWindow, type LatencyWindowOptions, type LatencySnapshot } from './latency-window.js'
 export {
@@ -22,4 +11,4 @@ export {
 export { InFlight } from './in-flight.js'
 export { PRIORITIES, PRIORITY_RANK, isPriority, type Priority } from './priority.js'
 export { ServerMeter, sharedMeter, type ServerMeterOptions } from './server-meter.js'
-export { PROBLEM_CONTENT_TYPE, problemDetails, retryAfterSeconds, sendRawProblem, type ProblemDetails } from './refusal.js'
+export { PROBLEM_CONTENT_TYPE, problemDetails, type ProblemDetails } from './refusal.js'

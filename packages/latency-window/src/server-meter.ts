@@ -1,6 +1,7 @@
 import { monotonicNow, type Clock } from './clock.js'
 import { EventLoopSignals, type EventLoopSignalsOptions } from './event-loop-signals.js'
 import { InFlight } from './in-flight.js'
+import { optionMessage, SpillwayOptionsError, type OptionsErrorFactory } from './option-checks.js'
 import { DEFAULT_SLICES, DEFAULT_WINDOW_MS, LatencyWindow, type LatencyWindowOptions } from './latency-window.js'
 
 export interface ServerMeterOptions {
@@ -24,9 +25,11 @@ export class ServerMeter {
   readonly #extraWindows: LatencyWindow[] = []
   #pressure = 0
   #pressureSource: string | undefined
+  readonly #eventLoopOptions: EventLoopSignalsOptions | undefined
 
   constructor(options: ServerMeterOptions = {}) {
     this.now = options.now ?? monotonicNow
+    this.#eventLoopOptions = options.eventLoop
     this.latency = new LatencyWindow({ ...options.latency, now: this.now })
     this.eventLoop = new EventLoopSignals(options.eventLoop)
   }
@@ -86,6 +89,24 @@ export class ServerMeter {
     return this.#pressureSource
   }
 
+  /**
+   * The options of a later caller that this meter, created earlier, cannot honour: another clock
+   * or other event-loop sampler settings (a window of another shape it can: `latencyWindow`).
+   */
+  conflictsWith(options: ServerMeterOptions | undefined): string | undefined {
+    if (options === undefined) return undefined
+    if (options.now !== undefined && options.now !== this.now) {
+      return optionMessage('now', options.now, 'the clock the server\'s shared meter was created with (give every Spillway plugin on a server the same `now`)')
+    }
+    const given = options.eventLoop
+    const own = this.#eventLoopOptions
+    if (given !== undefined && given !== own &&
+      (given.intervalMs !== own?.intervalMs || given.resolutionMs !== own?.resolutionMs || given.sources !== own?.sources)) {
+      return optionMessage('eventLoop', given, 'the event-loop settings the server\'s shared meter was created with (set them on the first Spillway plugin only)')
+    }
+    return undefined
+  }
+
   /** Who measures, if anyone does yet. */
   get measuredBy(): string | undefined {
     return this.#measuredBy
@@ -104,14 +125,20 @@ function registry(): Registry {
 
 /**
  * The meter for `server` (any object standing for one server, such as its `http.Server`), created
- * with `options` on first use. Later callers get the same meter; their options are ignored.
+ * with `options` on first use. Later callers get the same meter; options it cannot honour (another
+ * clock, other event-loop settings) throw, through `fail`, rather than being ignored.
  */
-export function sharedMeter(server: object, options?: ServerMeterOptions): ServerMeter {
+export function sharedMeter(
+  server: object, options?: ServerMeterOptions, fail: OptionsErrorFactory = (message) => new SpillwayOptionsError(message)
+): ServerMeter {
   const meters = registry()
   let meter = meters.get(server)
   if (meter === undefined) {
     meter = new ServerMeter(options)
     meters.set(server, meter)
+    return meter
   }
+  const conflict = meter.conflictsWith(options)
+  if (conflict !== undefined) throw fail(conflict)
   return meter
 }

@@ -1,4 +1,4 @@
-import { checkNumber, checkOptionsObject } from '@spillway/latency-window'
+import { checkNumber, checkOptionsObject } from '@spillway/latency-window/core'
 import { failOption } from './errors.js'
 import type { LimitAlgorithm } from './limit-algorithm.js'
 

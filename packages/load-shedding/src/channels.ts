@@ -1,5 +1,5 @@
 import { channel } from 'node:diagnostics_channel'
-import { PRIORITIES } from '@spillway/latency-window'
+import { PRIORITIES } from '@spillway/latency-window/core'
 import { SHED_REASONS } from './shed-reason.js'
 
 /** `diagnostics_channel` names: one message per refused request, one per control step. */

@@ -1,5 +1,5 @@
 import createError from '@fastify/error'
-import type { OptionsErrorFactory } from '@spillway/latency-window'
+import type { OptionsErrorFactory } from '@spillway/latency-window/core'
 
 /** Thrown at registration (or construction) when an option is invalid; the message names the option and its value. */
 export const LoadSheddingOptionsError = createError<[string]>(

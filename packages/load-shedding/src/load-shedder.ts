@@ -1,4 +1,4 @@
-import { PRIORITIES, type EventLoopReading, type Priority } from '@spillway/latency-window'
+import { PRIORITIES, type EventLoopReading, type Priority } from '@spillway/latency-window/core'
 import { AdmissionLevel } from './admission-level.js'
 import { ConcurrencyLimiter } from './concurrency-limiter.js'
 import type { LimitAlgorithm } from './limit-algorithm.js'

@@ -1,7 +1,7 @@
 import {
   PRIORITIES, PRIORITY_RANK, checkBoolean, checkFunction, checkNumber, checkOneOf, checkOptionsObject, describeValue,
   isPriority, optionMessage, type Priority
-} from '@spillway/latency-window'
+} from '@spillway/latency-window/core'
 import type { IncomingMessage } from 'node:http'
 import type { FastifyRequest } from 'fastify'
 import { AimdLimit, type AimdLimitOptions } from './aimd-limit.js'

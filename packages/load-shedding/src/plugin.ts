@@ -1,6 +1,6 @@
 import { channel } from 'node:diagnostics_channel'
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
-import { PRIORITY_RANK, PROBLEM_CONTENT_TYPE, sendRawProblem, type Priority } from '@spillway/latency-window'
+import { PRIORITY_RANK, PROBLEM_CONTENT_TYPE, sendRawProblem, type Priority } from '@spillway/latency-window/core'
 import { excludeFromLatency, meterFastify, requestStartedAt } from '@spillway/latency-window/fastify'
 import type {
   FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler, RouteOptions

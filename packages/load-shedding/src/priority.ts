@@ -1,4 +1,4 @@
-import { PRIORITY_RANK, isPriority, type Priority } from '@spillway/latency-window'
+import { PRIORITY_RANK, isPriority, type Priority } from '@spillway/latency-window/core'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyRequest } from 'fastify'
 

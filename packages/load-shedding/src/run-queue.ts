@@ -1,4 +1,4 @@
-import type { Clock } from '@spillway/latency-window'
+import type { Clock } from '@spillway/latency-window/core'
 import type { RunQueueReading } from './load-shedder.js'
 
 export interface RunQueueOptions<T> {

@@ -6,7 +6,7 @@
  * (in `@spillway/express`) only read the priority and keys from their request and write the answer.
  */
 import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks'
-import { EventLoopSignals, problemDetails, retryAfterSeconds, type Clock } from '@spillway/latency-window'
+import { EventLoopSignals, problemDetails, retryAfterSeconds, type Clock } from '@spillway/latency-window/core'
 import { cohortEpoch, cohortOf } from './cohort.js'
 import { LoadShedder, type LoadSheddingState, type LoopReading } from './load-shedder.js'
 import { LoopTurn } from './loop-turn.js'

@@ -1,5 +1,5 @@
 import createError from '@fastify/error'
-import type { OptionsErrorFactory } from '@spillway/latency-window'
+import type { OptionsErrorFactory } from '@spillway/latency-window/core'
 
 /** Thrown at registration for a bad option; the message names the option and the value given. */
 export const RateLimitOptionsError = createError('SPILLWAY_RATE_LIMIT_OPTIONS', '%s', 500, TypeError)

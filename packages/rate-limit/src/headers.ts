@@ -8,7 +8,7 @@
  * not point earlier than the end of the effective window. Legacy `X-RateLimit-*` describe the
  * policy with the fewest tokens left.
  */
-import { retryAfterSeconds } from '@spillway/latency-window'
+import { retryAfterSeconds } from '@spillway/latency-window/core'
 import type { Decision, Policy } from './policy.js'
 
 export const RATE_LIMIT_HEADER_NAMES = ['RateLimit-Policy', 'RateLimit', 'Retry-After'] as const

@@ -5,7 +5,7 @@
  * lost), then the oldest until a tenth of the cap is free. Freeing a tenth at a time keeps the
  * sweep amortized O(1) per new key even under a flood of spoofed keys, where no bucket is full.
  */
-import { monotonicNow, type Clock } from '@spillway/latency-window'
+import { monotonicNow, type Clock } from '@spillway/latency-window/core'
 import { TokenBucket } from './token-bucket.js'
 import type { BucketPolicy, BucketStore, Decision } from './policy.js'
 

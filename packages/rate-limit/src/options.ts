@@ -5,7 +5,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import {
   checkBoolean, checkFunction, checkNumber, checkOneOf, checkOptionsObject, optionMessage, type Clock
-} from '@spillway/latency-window'
+} from '@spillway/latency-window/core'
 import { failOption } from './errors.js'
 import { defaultKey, type KeyGenerator } from './keys.js'
 import { STORE_ERROR_MODES, type StoreErrorMode } from './store-fallback.js'

@@ -8,7 +8,7 @@ import fp from 'fastify-plugin'
 import type {
   FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions
 } from 'fastify'
-import { PROBLEM_CONTENT_TYPE, retryAfterSeconds } from '@spillway/latency-window'
+import { PROBLEM_CONTENT_TYPE, retryAfterSeconds } from '@spillway/latency-window/core'
 import { excludeFromLatency } from '@spillway/latency-window/fastify'
 import { normalizeOptions, routeSettings, type RateLimitOptions, type RouteRateLimitOptions, type RouteSettings } from './options.js'
 import { storeKey } from './keys.js'

@@ -5,7 +5,7 @@
  * `@spillway/express`) only read the key and cost from their request and write what this answers.
  */
 import { Redis } from 'ioredis'
-import { problemDetails, type ProblemDetails } from '@spillway/latency-window'
+import { problemDetails, type ProblemDetails } from '@spillway/latency-window/core'
 import type { LimitedContext, NormalizedOptions, RouteSettings } from './options.js'
 import { MemoryStore } from './memory-store.js'
 import { RedisStore } from './redis-store.js'

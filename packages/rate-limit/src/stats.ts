@@ -2,7 +2,7 @@
  * What the plugin counts, read through `fastify.rateLimit`: decisions by outcome, store trouble, and
  * the store's round-trip latency over a sliding time window.
  */
-import { LatencyWindow, type LatencySnapshot, type Clock } from '@spillway/latency-window'
+import { LatencyWindow, type LatencySnapshot, type Clock } from '@spillway/latency-window/core'
 
 export interface RateLimitCounters {
   allowed: number

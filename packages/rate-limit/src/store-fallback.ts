@@ -9,7 +9,7 @@
  * A call that timed out may still reach Redis later and take its tokens: the shared bucket then
  * errs on the strict side, never the lenient one.
  */
-import { monotonicNow, type Clock } from '@spillway/latency-window'
+import { monotonicNow, type Clock } from '@spillway/latency-window/core'
 import { MemoryStore } from './memory-store.js'
 import { publish } from './events.js'
 import type { RateLimitStats } from './stats.js'

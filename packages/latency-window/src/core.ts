@@ -1,0 +1,26 @@
+/**
+ * The framework-free parts the other Spillway packages build on, as the subpath
+ * `@spillway/latency-window/core`: option checks, the refusal every package sends, and the shared
+ * meter's per-request timing. Nothing here imports a framework.
+ */
+export {
+  SpillwayOptionsError,
+  checkNumber,
+  checkFunction,
+  checkOneOf,
+  checkBoolean,
+  checkOptionsObject,
+  optionMessage,
+  describeValue,
+  type NumberRule,
+  type OptionsErrorFactory
+} from './option-checks.js'
+export { PROBLEM_CONTENT_TYPE, problemDetails, retryAfterSeconds, sendRawProblem, type ProblemDetails } from './refusal.js'
+export { startTiming, timedSince, excludeFromLatency, requestStartedAt, responseOf } from './request-timing.js'
+export { PRIORITIES, PRIORITY_RANK, isPriority, type Priority } from './priority.js'
+export { ServerMeter, sharedMeter, type ServerMeterOptions } from './server-meter.js'
+export { monotonicNow, type Clock } from './clock.js'
+export { RELATIVE_ERROR, MIN_VALUE_MS, MAX_VALUE_MS } from './log-buckets.js'
+export { LatencyWindow, type LatencyWindowOptions, type LatencySnapshot } from './latency-window.js'
+export { EventLoopSignals, type EventLoopSignalsOptions, type EventLoopReading, type EventLoopSources } from './event-loop-signals.js'
+export { InFlight } from './in-flight.js'
