@@ -6,10 +6,10 @@
 import { performance } from 'node:perf_hooks'
 import { cohortOf } from '../src/cohort.js'
 import { Gradient2Limit } from '../src/gradient2-limit.js'
-import { LoadShedder } from '../src/load-shedder.js'
+import { PriorityLimiter } from '../src/priority-limiter.js'
 import { shedderOptions } from '../test/support/shedder-options.js'
 
-const shedder = new LoadShedder(shedderOptions({ limit: new Gradient2Limit({ initialLimit: 1000 }), cohorts: 128 }))
+const limiter = new PriorityLimiter(shedderOptions({ limit: new Gradient2Limit({ initialLimit: 1000 }), cohorts: 128 }))
 
 function measure(name: string, iterations: number, body: (i: number) => number): void {
   let sink = 0
@@ -22,9 +22,9 @@ function measure(name: string, iterations: number, body: (i: number) => number):
 
 const keys = Array.from({ length: 1024 }, (_, i) => `user-${i * 7919}`)
 measure('decide + release (admitted)', 5_000_000, (i) => {
-  const decision = shedder.decide(2, i & 127, 0)
-  shedder.release(3, false)
-  return decision + 2
+  const decision = limiter.decide(2, i & 127, 0)
+  limiter.release(3, false)
+  return decision.index + 2
 })
 measure('cohortOf(user key of ~10 chars)', 5_000_000, (i) => cohortOf(keys[i & 1023]!, 1, 128) + 1)
-measure('decide (refused: read 1 s into a loop turn)', 5_000_000, (i) => shedder.decide(3, i & 127, 1_000) + 2)
+measure('decide (refused: read 1 s into a loop turn)', 5_000_000, (i) => limiter.decide(3, i & 127, 1_000).index + 2)

@@ -1,4 +1,4 @@
-import { checkNumber, checkOptionsObject } from '@spillway/latency-window/core'
+import { optionMessage } from '@spillway/latency-window/core'
 import { failOption } from './errors.js'
 
 export interface AdmissionLevelOptions {
@@ -8,19 +8,19 @@ export interface AdmissionLevelOptions {
   floor: number
   /**
    * Levels per priority (the cohorts). One overloaded update cuts into one priority at most: it
-   * stops at the first level of the least important priority still admitted. Default `levels`.
+   * stops at the first level of the least important priority still admitted.
    */
-  rankSize?: number
-  /** Least share of the admitted traffic cut per overloaded update, (0, 1). Default 0.1. */
-  tightenRatio?: number
-  /** Most share cut per update, however severe the overload. Default 0.5. */
-  maxTightenRatio?: number
-  /** Share of admitted traffic added back per calm update. Default 0.05. */
-  relaxRatio?: number
-  /** A calm update re-admits at least this share of the remembered capacity at once. Default 0.9. */
-  capacityShare?: number
-  /** Updates after a cut during which an overload does not cut again. Default 1. */
-  holdUpdates?: number
+  rankSize: number
+  /** Least share of the admitted traffic cut per overloaded update, (0, 1). */
+  tightenRatio: number
+  /** Most share cut per update, however severe the overload. */
+  maxTightenRatio: number
+  /** Share of admitted traffic added back per calm update. */
+  relaxRatio: number
+  /** A calm update re-admits at least this share of the remembered capacity at once. */
+  capacityShare: number
+  /** Updates after a cut during which an overload does not cut again. */
+  holdUpdates: number
 }
 
 /**
@@ -59,16 +59,28 @@ export class AdmissionLevel {
   #capacityPerSecond = 0
   #hold = 0
 
-  constructor(options: AdmissionLevelOptions) {
-    const o = checkOptionsObject<AdmissionLevelOptions>('admission', options, failOption)
-    this.levels = checkNumber('levels', o.levels, { min: 1, integer: true, fail: failOption })
-    this.floor = checkNumber('floor', o.floor, { min: 0, max: this.levels, integer: true, fail: failOption })
-    this.rankSize = checkNumber('rankSize', o.rankSize ?? this.levels, { min: 1, max: this.levels, integer: true, fail: failOption })
-    this.tightenRatio = checkNumber('tightenRatio', o.tightenRatio ?? 0.1, { min: 0.001, max: 0.99, fail: failOption })
-    this.maxTightenRatio = checkNumber('maxTightenRatio', o.maxTightenRatio ?? 0.5, { min: this.tightenRatio, max: 0.99, fail: failOption })
-    this.relaxRatio = checkNumber('relaxRatio', o.relaxRatio ?? 0.05, { min: 0.001, max: 10, fail: failOption })
-    this.capacityShare = checkNumber('capacityShare', o.capacityShare ?? 0.9, { min: 0, max: 1, fail: failOption })
-    this.holdUpdates = checkNumber('holdUpdates', o.holdUpdates ?? 1, { min: 0, max: 100, integer: true, fail: failOption })
+  /**
+   * Takes its settings as they are (the plugin's options were checked and defaulted once, at
+   * registration); only its own invariants are asserted, which no user option sets directly.
+   */
+  constructor(options: Readonly<AdmissionLevelOptions>) {
+    const { levels, floor, rankSize, tightenRatio, maxTightenRatio } = options
+    if (!Number.isInteger(levels) || levels < 1) throw failOption(optionMessage('levels', levels, 'an integer >= 1'))
+    if (!Number.isInteger(floor) || floor < 0 || floor > levels) throw failOption(optionMessage('floor', floor, `an integer in [0, ${levels}]`))
+    if (!Number.isInteger(rankSize) || rankSize < 1 || rankSize > levels) {
+      throw failOption(optionMessage('rankSize', rankSize, `an integer in [1, ${levels}]`))
+    }
+    if (!(maxTightenRatio >= tightenRatio)) {
+      throw failOption(optionMessage('maxTightenRatio', maxTightenRatio, `at least tightenRatio (${tightenRatio})`))
+    }
+    this.levels = options.levels
+    this.floor = options.floor
+    this.rankSize = options.rankSize
+    this.tightenRatio = options.tightenRatio
+    this.maxTightenRatio = options.maxTightenRatio
+    this.relaxRatio = options.relaxRatio
+    this.capacityShare = options.capacityShare
+    this.holdUpdates = options.holdUpdates
     this.arrivals = new Uint32Array(this.levels)
     this.#ratePerSecond = new Float64Array(this.levels)
     this.#admitted = this.levels

@@ -1,6 +1,6 @@
 import { channel } from 'node:diagnostics_channel'
 import { PRIORITIES } from '@spillway/latency-window/core'
-import { SHED_REASONS } from './shed-reason.js'
+import type { Refusal } from './decision.js'
 
 /** `diagnostics_channel` names: one message per refused request, one per control step. */
 export const SHED_CHANNEL = 'spillway:load-shedding:shed'
@@ -13,8 +13,8 @@ const shedChannel = channel(SHED_CHANNEL)
  * `{ request, priority, reason, shadow }` — built only when someone subscribes. `request` is the
  * framework's request, or Node's when a front door refused it.
  */
-export function publishShed(request: unknown, rank: number, reason: number, shadow: boolean): void {
+export function publishShed(request: unknown, rank: number, refusal: Refusal, shadow: boolean): void {
   if (shedChannel.hasSubscribers) {
-    shedChannel.publish({ request, priority: PRIORITIES[rank] ?? 'normal', reason: SHED_REASONS[reason] ?? 'threshold', shadow })
+    shedChannel.publish({ request, priority: PRIORITIES[rank] ?? 'normal', reason: refusal.reason, shadow })
   }
 }

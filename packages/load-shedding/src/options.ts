@@ -3,14 +3,19 @@ import {
   isPriority, optionMessage, type Priority
 } from '@spillway/latency-window/core'
 import type { IncomingMessage } from 'node:http'
-import type { FastifyRequest } from 'fastify'
-import { AimdLimit, type AimdLimitOptions } from './aimd-limit.js'
+import type { AimdLimitOptions } from './aimd-limit.js'
 import { failOption } from './errors.js'
-import { Gradient2Limit, type Gradient2LimitOptions } from './gradient2-limit.js'
+import type { Gradient2LimitOptions } from './gradient2-limit.js'
 import type { LimitAlgorithm } from './limit-algorithm.js'
-import type { LoadSheddingMode, LoadSignal } from './load-shedder.js'
+import { checkFront, checkHeaderName, checkLimit, checkQueue } from './nested-options.js'
+import type { LoadSheddingMode } from './shedding-state.js'
+import type { LoadSignal } from './user-signals-detector.js'
 
-export interface LoadSheddingOptions {
+/**
+ * The options, generic in the framework's request (`Req`) that `cohortKey` and `priority` read:
+ * Fastify's in `@spillway/load-shedding`, Express's in `@spillway/express`.
+ */
+export interface SheddingOptions<Req> {
   /** `enforce` refuses; `shadow` decides and counts but refuses nothing. Default `enforce`. */
   mode?: LoadSheddingMode
   /** Concurrency-limit algorithm: `gradient2`, `aimd`, or your own `LimitAlgorithm`. Default `gradient2`. */
@@ -59,13 +64,13 @@ export interface LoadSheddingOptions {
   /** Cohorts per priority. Default 128. */
   cohorts?: number
   /** The user or tenant key a request's cohort is hashed from; without it requests are dealt round-robin. */
-  cohortKey?: (request: FastifyRequest) => string | undefined
+  cohortKey?: (request: Req) => string | undefined
   /** Cohorts are re-drawn (hash re-salted) this often, on the wall clock so every instance agrees, ms. Default 3 600 000. */
   cohortRotateMs?: number
   /** Priority of a request nothing else names. Default `normal`. */
   defaultPriority?: Priority
   /** Priority from the request, when the route's config names none. */
-  priority?: (request: FastifyRequest) => Priority | undefined
+  priority?: (request: Req) => Priority | undefined
   /** A request header to read the priority from — only set it when a trusted proxy sets that header. Default none. */
   priorityHeader?: string
   /** Route URLs (as registered, e.g. `/health`) never shed. Default `[]`. */
@@ -82,7 +87,8 @@ export interface LoadSheddingOptions {
   statusRoute?: string | false
 }
 
-export interface NormalizedOptions {
+/** The options as checked and defaulted once, at registration: what every part takes as it is. */
+export interface LoadSheddingConfig<Req> {
   mode: LoadSheddingMode
   limit: LimitAlgorithm
   shares: number[]
@@ -98,10 +104,10 @@ export interface NormalizedOptions {
   maxTightenRatio: number
   relaxRatio: number
   cohorts: number
-  cohortKey: ((request: FastifyRequest) => string | undefined) | undefined
+  cohortKey: ((request: Req) => string | undefined) | undefined
   cohortRotateMs: number
   defaultRank: number
-  priority: ((request: FastifyRequest) => Priority | undefined) | undefined
+  priority: ((request: Req) => Priority | undefined) | undefined
   priorityHeader: string | undefined
   bypass: ReadonlySet<string>
   statusCode: 503 | 429
@@ -114,56 +120,9 @@ export interface NormalizedOptions {
 
 const DEFAULT_SHARES: Readonly<Record<Priority, number>> = { critical: 2, high: 1.25, normal: 1, low: 0.8 }
 
-function checkHeaderName(option: string, value: unknown): string | undefined {
-  if (value === undefined) return undefined
-  if (typeof value !== 'string' || !/^[!#$%&'*+.^`|~\w-]+$/.test(value)) {
-    throw failOption(optionMessage(option, value, 'an HTTP header name'))
-  }
-  // Node lower-cases incoming header names.
-  return value.toLowerCase()
-}
-
-function checkLimit(options: Partial<LoadSheddingOptions>): LimitAlgorithm {
-  const algorithm = options.algorithm ?? 'gradient2'
-  if (typeof algorithm === 'object' && algorithm !== null) {
-    checkFunction('algorithm.onSample', (algorithm as Partial<LimitAlgorithm>).onSample, failOption)
-    checkNumber('algorithm.limit', algorithm.limit, { min: 1, fail: failOption })
-    return algorithm
-  }
-  const name = checkOneOf('algorithm', algorithm, ['gradient2', 'aimd'], failOption)
-  return name === 'aimd' ? new AimdLimit(options.aimd) : new Gradient2Limit(options.gradient2)
-}
-
-function checkFront(value: unknown): NormalizedOptions['front'] {
-  if (value === undefined || value === false) return undefined
-  if (value === true) return { cohortKey: undefined }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw failOption(optionMessage('front', value, 'true, false or an object'))
-  }
-  const { cohortKey } = value as { cohortKey?: unknown }
-  return {
-    cohortKey: cohortKey === undefined
-      ? undefined
-      : checkFunction<(request: IncomingMessage) => string | undefined>('front.cohortKey', cohortKey, failOption)
-  }
-}
-
-function checkQueue(value: unknown): NormalizedOptions['queue'] {
-  if (value === false) return undefined
-  if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) {
-    throw failOption(optionMessage('queue', value, 'an object or false'))
-  }
-  const queue = checkOptionsObject<{ turnBudgetMs: number, maxLength: number, headroom: number }>('queue', value, failOption)
-  return {
-    turnBudgetMs: checkNumber('queue.turnBudgetMs', queue.turnBudgetMs ?? 5, { min: 0, max: 1000, fail: failOption }),
-    maxLength: checkNumber('queue.maxLength', queue.maxLength ?? 10_000, { min: 1, max: 1_000_000, integer: true, fail: failOption }),
-    headroom: checkNumber('queue.headroom', queue.headroom ?? 0.5, { min: 0, max: 10, fail: failOption })
-  }
-}
-
 /** Validates every option once, at registration; a bad one throws `SPILLWAY_LOAD_SHEDDING_OPTIONS`. */
-export function normalizeOptions(input: unknown): NormalizedOptions {
-  const options = checkOptionsObject<LoadSheddingOptions>('options', input, failOption)
+export function normalizeOptions<Req>(input: unknown): Readonly<LoadSheddingConfig<Req>> {
+  const options = checkOptionsObject<SheddingOptions<Req>>('options', input, failOption)
   const sharesInput = checkOptionsObject<Record<Priority, number>>('shares', options.shares, failOption)
   for (const key of Object.keys(sharesInput)) {
     if (!isPriority(key)) throw failOption(optionMessage('shares', key, `keyed by ${PRIORITIES.join(', ')}`))
@@ -205,7 +164,7 @@ export function normalizeOptions(input: unknown): NormalizedOptions {
   const queue = checkQueue(options.queue)
   const front = checkFront(options.front)
   const tightenRatio = checkNumber('tightenRatio', options.tightenRatio ?? 0.1, { min: 0.001, max: 0.99, fail: failOption })
-  return {
+  return Object.freeze({
     mode: checkOneOf('mode', options.mode ?? 'enforce', ['enforce', 'shadow'], failOption),
     limit: checkLimit(options),
     shares,
@@ -224,12 +183,12 @@ export function normalizeOptions(input: unknown): NormalizedOptions {
     cohorts: checkNumber('cohorts', options.cohorts ?? 128, { min: 1, max: 4096, integer: true, fail: failOption }),
     cohortKey: options.cohortKey === undefined
       ? undefined
-      : checkFunction<(request: FastifyRequest) => string | undefined>('cohortKey', options.cohortKey, failOption),
+      : checkFunction<(request: Req) => string | undefined>('cohortKey', options.cohortKey, failOption),
     cohortRotateMs: checkNumber('cohortRotateMs', options.cohortRotateMs ?? 3_600_000, { min: 1000, fail: failOption }),
     defaultRank: PRIORITY_RANK[defaultPriority],
     priority: options.priority === undefined
       ? undefined
-      : checkFunction<(request: FastifyRequest) => Priority | undefined>('priority', options.priority, failOption),
+      : checkFunction<(request: Req) => Priority | undefined>('priority', options.priority, failOption),
     priorityHeader: checkHeaderName('priorityHeader', options.priorityHeader),
     bypass: new Set(bypass),
     statusCode,
@@ -238,7 +197,7 @@ export function normalizeOptions(input: unknown): NormalizedOptions {
     deadlineHeader: checkHeaderName('deadlineHeader', options.deadlineHeader),
     signals: checkedSignals,
     statusRoute: statusRoute === false ? undefined : statusRoute
-  }
+  })
 }
 
 /** A route's `config.priority`, checked when the route is added. */

@@ -1,9 +1,8 @@
 import { PRIORITY_RANK, isPriority, type Priority } from '@spillway/latency-window/core'
 import type { IncomingHttpHeaders } from 'node:http'
-import type { FastifyRequest } from 'fastify'
 
-export interface PrioritySources {
-  priority: ((request: FastifyRequest) => Priority | undefined) | undefined
+export interface PrioritySources<Req> {
+  priority: ((request: Req) => Priority | undefined) | undefined
   priorityHeader: string | undefined
   defaultRank: number
 }
@@ -13,7 +12,9 @@ export interface PrioritySources {
  * trusted header (only when one was named: a client must not be able to promote itself by sending
  * a header nobody vouches for), then the default. A value that is not a priority falls through.
  */
-export function createPriorityResolver(sources: PrioritySources): (request: FastifyRequest) => number {
+export function createPriorityResolver<Req extends { headers: IncomingHttpHeaders }>(
+  sources: PrioritySources<Req>
+): (request: Req) => number {
   const { priority, priorityHeader, defaultRank } = sources
   return function resolvePriority(request) {
     if (priority !== undefined) {

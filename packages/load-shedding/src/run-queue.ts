@@ -1,5 +1,15 @@
 import type { Clock } from '@spillway/latency-window/core'
-import type { RunQueueReading } from './load-shedder.js'
+
+/** What the run queue reports to a control step (see `RunQueue.takeCounts`). */
+export interface RunQueueReading {
+  /** Requests refused in the interval for waiting past their priority's `maxQueueMs`. */
+  expired: number
+  /** Requests run from the queue in the interval. */
+  dispatched: number
+  /** Most requests waiting at once in the interval, and waiting now. */
+  peakLength: number
+  length: number
+}
 
 export interface RunQueueOptions<T> {
   now: Clock

@@ -1,6 +1,7 @@
 import Fastify from 'fastify'
 import t from 'tap'
-import { loadShedding, normalizeLoadSheddingOptions, type LoadSheddingOptions } from '../src/index.js'
+import { loadShedding, type LoadSheddingOptions } from '../src/index.js'
+import { normalizeOptions as normalizeLoadSheddingOptions } from '../src/core.js'
 
 const BAD: Array<[string, unknown, RegExp]> = [
   ['mode', { mode: 'dry-run' }, /mode must be one of "enforce", "shadow", got "dry-run"/],

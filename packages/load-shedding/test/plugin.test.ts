@@ -7,7 +7,7 @@ import { loadShedding, SHED_CHANNEL, UPDATE_CHANNEL, type LoadSheddingOptions, t
  * An app whose controller moves only when the test says so: no timer-driven steps (interval 60 s),
  * no event-loop signal, and a user signal the test sets. A large limit and queue allowance: a
  * burst of `inject`s runs in one loop turn and all at once, which would trip them (their own tests
- * are in concurrency-limiter, loop-turn and load-shedder).
+ * are in concurrency-limiter, loop-turn and priority-limiter).
  */
 async function build(t: Test, options: LoadSheddingOptions = {}, load = { value: 0 }): Promise<FastifyInstance> {
   const app = Fastify()

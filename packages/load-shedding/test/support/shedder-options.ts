@@ -1,5 +1,5 @@
 import { AimdLimit } from '../../src/aimd-limit.js'
-import type { LoadShedderOptions } from '../../src/load-shedder.js'
+import type { PriorityLimiterOptions as LoadShedderOptions } from '../../src/priority-limiter.js'
 
 /** The shedder's options as the plugin's defaults make them, with 4 cohorts per priority and an AIMD limit of 100. */
 export function shedderOptions(overrides: Partial<LoadShedderOptions> = {}): LoadShedderOptions {

@@ -1,7 +1,9 @@
 import t from 'tap'
 import { AimdLimit } from '../src/aimd-limit.js'
-import { LoadShedder, type LoadShedderOptions, type LoopReading, type RunQueueReading } from '../src/load-shedder.js'
-import { ADMIT, SHED_QUEUE, SHED_THRESHOLD } from '../src/shed-reason.js'
+import { PriorityLimiter as LoadShedder, type PriorityLimiterOptions as LoadShedderOptions } from '../src/priority-limiter.js'
+import type { LoopReading } from '../src/delay-detector.js'
+import type { RunQueueReading } from '../src/run-queue.js'
+import { ADMIT, SHED_QUEUE, SHED_THRESHOLD } from '../src/decision.js'
 import { shedderOptions } from './support/shedder-options.js'
 
 const CALM: LoopReading = { delayP50Ms: 1, delayP99Ms: 2, delayMaxMs: 2, utilization: 0.3, sampledAt: 0 }

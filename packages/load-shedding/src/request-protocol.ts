@@ -1,0 +1,149 @@
+/**
+ * The load shedder's per-request protocol, written once for every mount (the Fastify hook, the
+ * Fastify front door, the Express middleware, the Express front door): the deadline, the decision
+ * (admit, queue, refuse), the refusal (kept out of the latency window, published, answered with
+ * the precomputed body and a jittered Retry-After) and the release of an admitted request when its
+ * response closes. It works on Node's request and response; a mount adds only what differs, as a
+ * `SheddingMount` built once at registration.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { excludeFromLatency, type Clock } from '@spillway/latency-window/core'
+import { publishShed } from './channels.js'
+import { QUEUED, SHED_DEADLINE, type Refusal } from './decision.js'
+import type { LoadSheddingConfig } from './options.js'
+import { RefusalBodies } from './refusal-bodies.js'
+import { ShedController, type ShedControllerHooks } from './shed-controller.js'
+
+/**
+ * What differs between mounts. `H` is what a refusal is sent through (Fastify's reply, or Node's
+ * response), `P` how a request that waited in the run queue goes on (Fastify's `done`, Express's
+ * `next`, a front door's listener).
+ */
+export interface SheddingMount<H, P> {
+  /** Sends a refusal. */
+  send(handle: H, response: ServerResponse, status: number, retryAfterSeconds: number, body: string, bodyLength: string): void
+  /** What a shed event names as the request (the framework's request, or Node's). */
+  subject(handle: H, request: IncomingMessage): unknown
+  /** Lets a request that waited its turn in the run queue go on. */
+  proceed(proceed: P, request: IncomingMessage, response: ServerResponse): void
+}
+
+/** A request waiting in the run queue: allocated only when one has to wait. */
+interface Waiting {
+  mount: SheddingMount<unknown, unknown>
+  request: IncomingMessage
+  response: ServerResponse
+  handle: unknown
+  proceed: unknown
+}
+
+export type SheddingHooks = Omit<ShedControllerHooks, 'queued'>
+
+export class SheddingProtocol {
+  readonly controller: ShedController<Waiting>
+  readonly #now: Clock
+  readonly #shadow: boolean
+  readonly #deadlineHeader: string | undefined
+  readonly #refusals: RefusalBodies
+  // When each admitted request started (the meter's clock), until its response closes. Beside the
+  // request rather than on it: a property added to an Express request costs microseconds.
+  readonly #admittedAt = new WeakMap<IncomingMessage, number>()
+  // One listener for every admitted response, reading its state from the request: no closure per request.
+  readonly #releaseOnClose: (this: ServerResponse) => void
+
+  constructor(config: LoadSheddingConfig<never>, hooks: SheddingHooks) {
+    this.#now = hooks.now
+    this.#shadow = config.mode === 'shadow'
+    this.#deadlineHeader = config.deadlineHeader
+    this.#refusals = new RefusalBodies(config.statusCode, config.minRetryAfterMs, config.maxRetryAfterMs)
+    this.controller = new ShedController<Waiting>(config, {
+      ...hooks,
+      queued: {
+        // Its time in flight starts now: the wait is the queue's, not the dependency's.
+        run: (waiting) => {
+          this.#admit(waiting.request, waiting.response, this.#now())
+          waiting.mount.proceed(waiting.proceed, waiting.request, waiting.response)
+        },
+        refuse: (waiting, rank, refusal) => {
+          this.#refuse(waiting.mount, waiting.handle, waiting.request, waiting.response, rank, refusal)
+        },
+        gone: (waiting) => waiting.request.socket.destroyed
+      }
+    })
+    const admittedAt = this.#admittedAt
+    const controller = this.controller
+    const now = this.#now
+    this.#releaseOnClose = function releaseOnClose(this: ServerResponse): void {
+      const at = admittedAt.get(this.req)
+      if (at === undefined) return
+      admittedAt.delete(this.req)
+      // A client that gives up is a loss signal (AIMD backs off), and must not leak its slot.
+      controller.release(now() - at, !this.writableFinished || this.statusCode >= 500)
+    }
+  }
+
+  /** Whether this shedder already admitted the request (its front door did, or another mount of it). */
+  admitted(request: IncomingMessage): boolean {
+    return this.#admittedAt.has(request)
+  }
+
+  /**
+   * Decides for a request of `rank` that started at `startedAt` (the meter's clock): true when it
+   * is admitted now (the mount lets it go on); false when it was refused, or waits in the run
+   * queue (then `mount.proceed(proceed, …)` is called when its turn comes).
+   */
+  handle<H, P>(
+    mount: SheddingMount<H, P>, request: IncomingMessage, response: ServerResponse, rank: number,
+    cohortKey: string | undefined, startedAt: number, handle: H, proceed: P
+  ): boolean {
+    const controller = this.controller
+    if (this.#deadlineHeader !== undefined && controller.pastDeadline(request.headers[this.#deadlineHeader])) {
+      controller.limiter.refuse(rank, SHED_DEADLINE)
+      if (!this.#shadow) {
+        this.#refuse(mount, handle, request, response, rank, SHED_DEADLINE)
+        return false
+      }
+      // Shadow mode: counted once, as enforce mode would have refused it, and let through.
+      publishShed(mount.subject(handle, request), rank, SHED_DEADLINE, true)
+      this.#admit(request, response, startedAt)
+      return true
+    }
+    let decision = controller.acquire(rank, controller.cohort(cohortKey), startedAt)
+    if (decision === QUEUED) {
+      decision = controller.enqueue(rank, startedAt, { mount: mount as SheddingMount<unknown, unknown>, request, response, handle, proceed })
+      if (decision.outcome === 'refuse') this.#refuse(mount, handle, request, response, rank, decision)
+      return false
+    }
+    if (decision.outcome === 'refuse') {
+      if (!this.#shadow) {
+        this.#refuse(mount, handle, request, response, rank, decision)
+        return false
+      }
+      publishShed(mount.subject(handle, request), rank, decision, true)
+    }
+    this.#admit(request, response, startedAt)
+    return true
+  }
+
+  #refuse<H>(
+    mount: SheddingMount<H, unknown>, handle: H, request: IncomingMessage, response: ServerResponse, rank: number, refusal: Refusal
+  ): void {
+    // A refusal in microseconds would drag the shared latency figures down.
+    excludeFromLatency(request)
+    publishShed(mount.subject(handle, request), rank, refusal, false)
+    const refusals = this.#refusals
+    mount.send(handle, response, refusals.statusCode, refusals.retryAfterSeconds(this.controller.limiter.pressure),
+      refusals.body(refusal), refusals.bodyLength(refusal))
+  }
+
+  /**
+   * An admitted request is released when its response closes ('close' follows 'finish', and comes
+   * alone when the client goes away first), not in a framework's response hooks: those make the
+   * framework set up listeners and closures for every request, and an app-wide hook that answers
+   * first (a 401), or a closing server's 503, would skip them and leak the slot.
+   */
+  #admit(request: IncomingMessage, response: ServerResponse, at: number): void {
+    this.#admittedAt.set(request, at)
+    response.on('close', this.#releaseOnClose)
+  }
+}
