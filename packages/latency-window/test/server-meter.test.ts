@@ -52,3 +52,16 @@ t.test('a reader that needs another window shape gets one fed by the same measur
   t.equal(meter.latency.count, 1, 'the long one still counts it')
   t.throws(() => meter.latencyWindow({ windowMs: 0 }), { code: 'SPILLWAY_LATENCY_WINDOW_OPTIONS' })
 })
+
+t.test('a later caller\'s options the meter cannot honour throw instead of being ignored', async (t) => {
+  const server = {}
+  const now = (): number => 0
+  const meter = sharedMeter(server, { now, eventLoop: { intervalMs: 100 } })
+  t.equal(sharedMeter(server), meter, 'no options: the same meter')
+  t.equal(sharedMeter(server, { now, eventLoop: { intervalMs: 100 } }), meter, 'the same options: the same meter')
+  t.equal(sharedMeter(server, { latency: { windowMs: 1000 } }), meter, 'a window shape it serves through latencyWindow()')
+  t.throws(() => sharedMeter(server, { now: () => 1 }), { code: 'SPILLWAY_LATENCY_WINDOW_OPTIONS', message: /^now must be the clock/ })
+  t.throws(() => sharedMeter(server, { eventLoop: { intervalMs: 50 } }), { message: /^eventLoop must be the event-loop settings/ })
+  const fail = (message: string): Error => Object.assign(new TypeError(message), { code: 'MINE' })
+  t.throws(() => sharedMeter(server, { now: () => 1 }, fail), { code: 'MINE' }, 'through the caller\'s own error')
+})
