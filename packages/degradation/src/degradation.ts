@@ -1,7 +1,8 @@
 import { channel } from 'node:diagnostics_channel'
 import { UnknownFeatureError } from './errors.js'
 import type { FeatureTable } from './features.js'
-import type { LevelChange, LevelController, LoadReading, LoadSignal } from './level-controller.js'
+import type { LevelChange, LevelController, LoadReading } from './level-controller.js'
+import type { LoadSignal } from './level-options.js'
 import type { OverrideChangeSource, OverrideState, Overrides } from './overrides.js'
 import type { RedisOverrides } from './redis-overrides.js'
 

@@ -1,29 +1,31 @@
-import type { FastifyReply, FastifyRequest } from 'fastify'
 import { checkNumber, describeValue, optionMessage } from '@spillway/latency-window/core'
 import { failOption } from './errors.js'
 
 /**
  * What a feature answers while it is off: a value, or a function computing one (sync or async).
- * The function gets the request (and, on a gated route, the reply); its result is the answer.
+ * The function gets the framework's request (and, on a gated route, its reply or response); its
+ * result is the answer. Generic in both, so that this module names no framework: the Fastify
+ * plugin and the Express middleware each export it with their own request and response.
  */
-export type FeatureFallback =
-  | ((request: FastifyRequest, reply?: FastifyReply) => unknown)
+export type FeatureFallback<Request = never, Response = never> =
+  | ((request: Request, response?: Response) => unknown)
   | string | number | boolean | null | object
 
-export interface FeatureDeclaration {
+export interface FeatureDeclaration<Request = never, Response = never> {
   /** The flag's name, as handlers, route config and OpenFeature ask for it. */
   name: string
   /** The degradation level from which the feature is off (1 = the first to go). */
   offAtLevel: number
   /** The answer while the feature is off. Without one, a gated route answers 503. */
-  fallback?: FeatureFallback
+  fallback?: FeatureFallback<Request, Response>
 }
 
 /** The declared features, validated, in a form a request reads by index. */
 export interface FeatureTable {
   readonly names: readonly string[]
   readonly offAtLevel: readonly number[]
-  readonly fallbacks: readonly (FeatureFallback | undefined)[]
+  /** As declared; a function among them is called with the request (and response) of the mount that declared it. */
+  readonly fallbacks: readonly unknown[]
   readonly hasFallback: readonly boolean[]
   /** name → index; read once per call, allocates nothing. */
   readonly indexOf: ReadonlyMap<string, number>
@@ -41,7 +43,7 @@ export function declareFeatures(input: unknown, levels: number): FeatureTable {
   }
   const names: string[] = []
   const offAtLevel: number[] = []
-  const fallbacks: (FeatureFallback | undefined)[] = []
+  const fallbacks: unknown[] = []
   const hasFallback: boolean[] = []
   const indexOf = new Map<string, number>()
   input.forEach((entry: unknown, i) => {
@@ -49,7 +51,7 @@ export function declareFeatures(input: unknown, levels: number): FeatureTable {
     if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) {
       throw failOption(optionMessage(at, entry, 'an object { name, offAtLevel, fallback? }'))
     }
-    const declaration = entry as Partial<FeatureDeclaration>
+    const declaration = entry as Partial<FeatureDeclaration<unknown, unknown>>
     const { name } = declaration
     if (typeof name !== 'string' || !NAME.test(name)) {
       throw failOption(optionMessage(`${at}.name`, name, 'a string of 1–100 letters, digits, "_", ".", ":" or "-"'))
@@ -67,5 +69,8 @@ export function declareFeatures(input: unknown, levels: number): FeatureTable {
     fallbacks.push(declared ? declaration.fallback : undefined)
     hasFallback.push(declared)
   })
-  return { names, offAtLevel, fallbacks, hasFallback, indexOf }
+  return Object.freeze({
+    names: Object.freeze(names), offAtLevel: Object.freeze(offAtLevel), fallbacks: Object.freeze(fallbacks),
+    hasFallback: Object.freeze(hasFallback), indexOf
+  })
 }

@@ -1,5 +1,5 @@
-import { checkNumber, checkOptionsObject, monotonicNow, optionMessage, type Clock, type OptionsErrorFactory } from '@spillway/latency-window/core'
-import { failOption } from './errors.js'
+import type { Clock } from '@spillway/latency-window/core'
+import { LOAD_SIGNALS, type LevelSettings, type LoadSignal } from './level-options.js'
 
 /** The signals a level is computed from, as read at one evaluation. */
 export interface LoadReading {
@@ -15,26 +15,6 @@ export interface LoadReading {
   pressure: number | undefined
 }
 
-export const LOAD_SIGNALS = ['latencyMs', 'eventLoopDelayMs', 'utilization', 'pressure'] as const
-export type LoadSignal = (typeof LOAD_SIGNALS)[number]
-
-/** Per signal, the value at which each level starts (ascending, one per level); `false` ignores it. */
-export type LevelThresholds = { [S in LoadSignal]?: readonly number[] | false }
-
-export interface LevelControllerOptions {
-  /** Number of degradation levels above 0. Default 3. */
-  levels?: number
-  /** Default (for 3 levels): latency 250/500/1000 ms, event-loop delay 100/200/500 ms, pressure 0.25/0.5/0.75, utilization ignored. */
-  thresholds?: LevelThresholds
-  /** A level is left only below `threshold × recoverRatio` (the lower threshold). Default 0.8. */
-  recoverRatio?: number
-  /** How long every signal must stay below the lower threshold before the level drops by one, ms. Default 10000. */
-  dwellMs?: number
-  /** Latency from fewer samples than this is not judged, and the level holds. Default 20. */
-  minSamples?: number
-  now?: Clock
-}
-
 /** A level change, with the reason and the figures that caused it. */
 export interface LevelChange {
   from: number
@@ -46,30 +26,6 @@ export interface LevelChange {
   threshold?: number
   reading: LoadReading
   at: number
-}
-
-export const DEFAULT_LEVELS = 3
-const DEFAULT_THRESHOLDS: Readonly<Record<LoadSignal, readonly number[] | false>> = {
-  latencyMs: [250, 500, 1000],
-  eventLoopDelayMs: [100, 200, 500],
-  utilization: false,
-  pressure: [0.25, 0.5, 0.75]
-}
-const SIGNAL_MAX: Readonly<Record<LoadSignal, number>> = {
-  latencyMs: 100_000, eventLoopDelayMs: 100_000, utilization: 1, pressure: 1
-}
-
-function checkLadder(option: string, value: unknown, levels: number, max: number, fail: OptionsErrorFactory): readonly number[] {
-  const expected = `false or an ascending array of ${levels} numbers in (0, ${max}]`
-  if (!Array.isArray(value) || value.length !== levels) throw fail(optionMessage(option, value, expected))
-  let previous = 0
-  for (const step of value as unknown[]) {
-    if (typeof step !== 'number' || !Number.isFinite(step) || step <= previous || step > max) {
-      throw fail(optionMessage(option, value, expected))
-    }
-    previous = step
-  }
-  return Object.freeze([...(value as number[])])
 }
 
 /**
@@ -95,30 +51,14 @@ export class LevelController {
   #belowSince: number | undefined
   #held = false
 
-  constructor(input?: LevelControllerOptions, fail: OptionsErrorFactory = failOption) {
-    const options = checkOptionsObject<LevelControllerOptions>('options', input, fail)
-    this.levels = checkNumber('levels', options.levels ?? DEFAULT_LEVELS, { min: 1, max: 16, integer: true, fail })
-    const given = checkOptionsObject<LevelThresholds>('thresholds', options.thresholds, fail)
-    const thresholds = {} as Record<LoadSignal, readonly number[] | false>
-    for (const key of Object.keys(given)) {
-      if (!(LOAD_SIGNALS as readonly string[]).includes(key)) {
-        throw fail(optionMessage('thresholds', key, `keyed by ${LOAD_SIGNALS.join(', ')} only (unknown key)`))
-      }
-    }
-    for (const signal of LOAD_SIGNALS) {
-      // The defaults describe three levels; with another count, a signal the user did not configure is ignored.
-      const fallback = this.levels === DEFAULT_LEVELS ? DEFAULT_THRESHOLDS[signal] : false
-      const value = given[signal] ?? fallback
-      thresholds[signal] = value === false ? false : checkLadder(`thresholds.${signal}`, value, this.levels, SIGNAL_MAX[signal], fail)
-    }
-    if (LOAD_SIGNALS.every((signal) => thresholds[signal] === false)) {
-      throw fail(optionMessage('thresholds', options.thresholds, `at least one signal with ${this.levels} thresholds`))
-    }
-    this.thresholds = Object.freeze(thresholds)
-    this.recoverRatio = checkNumber('recoverRatio', options.recoverRatio ?? 0.8, { min: 0.01, max: 1, fail })
-    this.dwellMs = checkNumber('dwellMs', options.dwellMs ?? 10_000, { min: 0, max: 3_600_000, fail })
-    this.minSamples = checkNumber('minSamples', options.minSamples ?? 20, { min: 0, max: 1_000_000, integer: true, fail })
-    this.#now = options.now ?? monotonicNow
+  /** `settings` as `normalizeLevelOptions` returns them: taken as they are, checked there once. */
+  constructor(settings: LevelSettings) {
+    this.levels = settings.levels
+    this.thresholds = settings.thresholds
+    this.recoverRatio = settings.recoverRatio
+    this.dwellMs = settings.dwellMs
+    this.minSamples = settings.minSamples
+    this.#now = settings.now
   }
 
   /** The level computed from load (overrides are applied elsewhere). */

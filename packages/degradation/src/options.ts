@@ -1,5 +1,6 @@
 /**
- * The plugin's options, shared by the Fastify plugin and the Express middleware.
+ * The options shared by the Fastify plugin and the Express middleware, normalized once into the
+ * frozen `DegradationConfig` that everything else reads.
  */
 import { createHash } from 'node:crypto'
 import {
@@ -14,8 +15,8 @@ import {
 } from '@spillway/latency-window/core'
 import { DEGRADED_HEADER } from './header.js'
 import { failOption } from './errors.js'
-import { declareFeatures, type FeatureDeclaration } from './features.js'
-import type { LevelControllerOptions } from './level-controller.js'
+import { declareFeatures, type FeatureDeclaration, type FeatureTable } from './features.js'
+import { normalizeLevelOptions, type LevelControllerOptions, type LevelSettings } from './level-options.js'
 import type { WallClock } from './overrides.js'
 import type { RedisOverridesOptions } from './redis-overrides.js'
 
@@ -26,9 +27,13 @@ export interface DegradationAdminOptions {
   path?: string
 }
 
-export interface DegradationOptions extends Omit<LevelControllerOptions, 'now'> {
+/**
+ * Generic in the framework's request and response, which only a fallback function sees: the
+ * Fastify plugin and the Express middleware each export it with theirs.
+ */
+export interface DegradationOptions<Request = never, Response = never> extends Omit<LevelControllerOptions, 'now'> {
   /** The features, each with the level at which it turns off and its fallback. Required. */
-  features: FeatureDeclaration[]
+  features: FeatureDeclaration<Request, Response>[]
   /** The latency percentile judged against `thresholds.latencyMs`, in (0, 1]. Default 0.95. */
   percentile?: number
   /** How often the level is re-evaluated, ms; 0 evaluates only when `fastify.degradation.evaluate()` is called. Default 500. */
@@ -51,6 +56,24 @@ export interface DegradationOptions extends Omit<LevelControllerOptions, 'now'> 
   wallNow?: WallClock
 }
 
+/** The options, every default applied and every value checked: what the plugin and the middleware read. */
+export interface DegradationConfig {
+  readonly features: FeatureTable
+  readonly controller: LevelSettings
+  readonly percentile: number
+  readonly evaluateIntervalMs: number
+  readonly header: string | false
+  readonly statusRoute: string | false
+  /** The admin route (Fastify only), its token kept as a digest. */
+  readonly admin: { readonly token: Buffer, readonly path: string } | undefined
+  readonly redis: RedisOverridesOptions | undefined
+  readonly wallNow: WallClock
+  /** The window shape this plugin judges latency over, whoever created the shared meter. */
+  readonly latencyWindow: Omit<LatencyWindowOptions, 'now'> | undefined
+  /** The shared meter's options: they create the meter when this plugin is the first to ask for it. */
+  readonly meter: ServerMeterOptions
+}
+
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/
 const PATH = /^\/[^\s?#]*$/
 
@@ -58,10 +81,17 @@ const PATH = /^\/[^\s?#]*$/
  * Every option checked once, at registration (Fastify) or creation (Express): a bad one throws
  * `SPILLWAY_DEGRADATION_OPTIONS` naming the option and its value.
  */
-export function normalizeDegradationOptions(input: unknown) {
-  const options = checkOptionsObject<DegradationOptions>('options', input, failOption)
-  const levels = checkNumber('levels', options.levels ?? 3, { min: 1, max: 16, integer: true, fail: failOption })
-  const features = declareFeatures(options.features, levels)
+export function normalizeDegradationOptions(input: unknown): DegradationConfig {
+  const options = checkOptionsObject<DegradationOptions<unknown, unknown>>('options', input, failOption)
+  const level: LevelControllerOptions = {}
+  if (options.levels !== undefined) level.levels = options.levels
+  if (options.thresholds !== undefined) level.thresholds = options.thresholds
+  if (options.recoverRatio !== undefined) level.recoverRatio = options.recoverRatio
+  if (options.dwellMs !== undefined) level.dwellMs = options.dwellMs
+  if (options.minSamples !== undefined) level.minSamples = options.minSamples
+  if (options.now !== undefined) level.now = options.now
+  const controller = normalizeLevelOptions(level)
+  const features = declareFeatures(options.features, controller.levels)
   const percentile = checkNumber('percentile', options.percentile ?? 0.95, { min: 0, max: 1, fail: failOption })
   if (percentile === 0) throw failOption(optionMessage('percentile', 0, 'a finite number in (0, 1]'))
   const evaluateIntervalMs = checkNumber('evaluateIntervalMs', options.evaluateIntervalMs ?? 500, { min: 0, max: 60_000, fail: failOption })
@@ -76,7 +106,7 @@ export function normalizeDegradationOptions(input: unknown) {
   if (statusRoute !== false && (typeof statusRoute !== 'string' || !PATH.test(statusRoute))) {
     throw failOption(optionMessage('statusRoute', statusRoute, 'false or a path starting with "/"'))
   }
-  let admin: { token: Buffer, path: string } | undefined
+  let admin: DegradationConfig['admin']
   if (options.admin !== undefined && options.admin !== false) {
     const given = checkOptionsObject<DegradationAdminOptions>('admin', options.admin, failOption)
     if (typeof given.token !== 'string' || given.token.length < 16) {
@@ -85,7 +115,7 @@ export function normalizeDegradationOptions(input: unknown) {
     }
     const path = given.path ?? '/_spillway/degradation'
     if (typeof path !== 'string' || !PATH.test(path)) throw failOption(optionMessage('admin.path', path, 'a path starting with "/"'))
-    admin = { token: digest(given.token), path }
+    admin = Object.freeze({ token: digest(given.token), path })
   }
   let redis: RedisOverridesOptions | undefined
   if (options.redis !== undefined) {
@@ -96,23 +126,21 @@ export function normalizeDegradationOptions(input: unknown) {
     if (given.prefix !== undefined && (typeof given.prefix !== 'string' || given.prefix.length > 200)) {
       throw failOption(optionMessage('redis.prefix', given.prefix, 'a string of at most 200 characters'))
     }
-    checkNumber('redis.refreshIntervalMs', given.refreshIntervalMs ?? 10_000, { min: 0, max: 3_600_000, fail: failOption })
-    redis = given as RedisOverridesOptions
+    // Checked when given; the defaults are `RedisOverrides`'s own, which users may also construct.
+    if (given.refreshIntervalMs !== undefined) {
+      checkNumber('redis.refreshIntervalMs', given.refreshIntervalMs, { min: 0, max: 3_600_000, fail: failOption })
+    }
+    redis = Object.freeze({ ...given }) as RedisOverridesOptions
   }
-  if (options.now !== undefined) checkFunction('now', options.now, failOption)
-  if (options.wallNow !== undefined) checkFunction('wallNow', options.wallNow, failOption)
-  const controllerOptions: LevelControllerOptions = { levels }
-  if (options.thresholds !== undefined) controllerOptions.thresholds = options.thresholds
-  if (options.recoverRatio !== undefined) controllerOptions.recoverRatio = options.recoverRatio
-  if (options.dwellMs !== undefined) controllerOptions.dwellMs = options.dwellMs
-  if (options.minSamples !== undefined) controllerOptions.minSamples = options.minSamples
-  if (options.now !== undefined) controllerOptions.now = options.now
-  // The shared meter's options: they apply only when this plugin is the first to ask for the meter.
-  const meterOptions: ServerMeterOptions = {}
-  if (options.now !== undefined) meterOptions.now = options.now
-  if (options.latencyWindow !== undefined) meterOptions.latency = options.latencyWindow
-  if (options.eventLoop !== undefined) meterOptions.eventLoop = options.eventLoop
-  return { options, levels, features, percentile, evaluateIntervalMs, header, statusRoute, admin, redis, controllerOptions, meterOptions }
+  const wallNow = options.wallNow === undefined ? Date.now : checkFunction<WallClock>('wallNow', options.wallNow, failOption)
+  const meter: ServerMeterOptions = {}
+  if (options.now !== undefined) meter.now = controller.now
+  if (options.latencyWindow !== undefined) meter.latency = options.latencyWindow
+  if (options.eventLoop !== undefined) meter.eventLoop = options.eventLoop
+  return Object.freeze({
+    features, controller, percentile, evaluateIntervalMs, header, statusRoute, admin, redis, wallNow,
+    latencyWindow: options.latencyWindow, meter: Object.freeze(meter)
+  })
 }
 
 export function digest(text: string): Buffer {

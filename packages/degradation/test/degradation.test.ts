@@ -3,6 +3,7 @@ import t from 'tap'
 import { Degradation, DIAGNOSTICS_CHANNEL, type DegradationEvent } from '../src/degradation.js'
 import { declareFeatures } from '../src/features.js'
 import { LevelController, type LoadReading } from '../src/level-controller.js'
+import { normalizeLevelOptions } from '../src/level-options.js'
 import { Overrides } from '../src/overrides.js'
 import { manualClock } from './helpers/clock.js'
 
@@ -15,7 +16,7 @@ function setup() {
     { name: 'notifications', offAtLevel: 2 },
     { name: 'image_processing', offAtLevel: 3 }
   ], 3)
-  const controller = new LevelController({ thresholds: { latencyMs: [100, 200, 400] }, dwellMs: 1000, minSamples: 1, now: clock.now })
+  const controller = new LevelController(normalizeLevelOptions({ thresholds: { latencyMs: [100, 200, 400] }, dwellMs: 1000, minSamples: 1, now: clock.now }))
   const overrides = new Overrides(features, 3, clock.now)
   let latencyMs = 0
   const read = (): LoadReading => ({ latencyMs, samples: 50, eventLoopDelayMs: 0, utilization: 0, pressure: undefined })
@@ -101,7 +102,7 @@ t.test('unknown features throw; fallbacks are counted per feature', async (t) =>
 t.test('evaluate without a reader only expires overrides', async (t) => {
   const features = declareFeatures([{ name: 'a', offAtLevel: 1 }], 1)
   const wall = manualClock(0)
-  const controller = new LevelController({ levels: 1, thresholds: { latencyMs: [100] } })
+  const controller = new LevelController(normalizeLevelOptions({ levels: 1, thresholds: { latencyMs: [100] } }))
   const state = new Degradation(features, controller, new Overrides(features, 1, wall.now))
   state.overrides.forceLevel(1, { ttlMs: 10 })
   t.equal(state.evaluate(), undefined)

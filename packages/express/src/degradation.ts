@@ -1,66 +1,38 @@
 /**
- * Load-driven graceful degradation as Express middleware: the same `Degradation` state,
- * `LevelController` and `Overrides` as `@spillway/degradation`, fed from the shared request meter.
- *
- *   const degrade = degradation({ features: [{ name: 'recommendations', offAtLevel: 1, fallback: [] }] })
- *   app.use(degrade)                                             // req.feature(), req.degrade()
- *   app.post('/thumbnail', degrade.gate('image_processing'), makeThumbnail)   // fallback or 503 while off
+ * The Express mount of `@spillway/degradation`: a request goes through its framework-free
+ * `DegradationProtocol`; this file installs `req.feature()`/`req.degrade()`, the status route and
+ * `gate(feature)`, and says how Express answers.
  */
-import { IncomingMessage, type ServerResponse } from 'node:http'
+import { IncomingMessage } from 'node:http'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import {
-  Degradation,
-  DegradationOptionsError,
-  LevelController,
-  Overrides,
-  RedisOverrides,
-  UnknownFeatureError,
-  meterReading,
-  runRouteFallback,
-  normalizeDegradationOptions,
-  type CallFallback,
-  type DegradationOptions,
-  type LoadReading
-} from '@spillway/degradation'
-import { optionMessage, problemDetails } from '@spillway/latency-window/core'
+  DegradationOptionsError, DegradationProtocol, ServerDegradation, failOption, normalizeDegradationOptions, readMeter,
+  type CallFallback, type Degradation, type DegradationMount, type DegradationOptions, type FeatureDeclaration, type FeatureFallback
+} from '@spillway/degradation/core'
+import { optionMessage, sendRawProblem, startTiming } from '@spillway/latency-window/core'
 import { checkLogger, type SpillwayLogger } from './logger.js'
 import { RequestMeter } from './request-meter.js'
-import { sendProblem, sendValue } from './respond.js'
+import { sendValue } from './respond.js'
 
 declare global {
   // Express's own types merge request properties through this global namespace.
   // eslint-disable-next-line @typescript-eslint/no-namespace
   namespace Express {
     interface Request {
-      /**
-       * Whether the declared feature is on, in O(1). A `false` answer adds the feature to the
-       * `Spillway-Degraded` header and counts one fallback served. Throws for an undeclared name.
-       * Set by the `degradation()` middleware.
-       */
+      /** Whether the declared feature is on; a `false` answer names it in `Spillway-Degraded`. Set by `degradation()`. */
       feature(name: string): boolean
-      /**
-       * Runs `full()` while the feature is on; otherwise answers `fallback` (or the declared one),
-       * calling it if it is a function. A fallback that throws is logged and answered as `null`.
-       */
+      /** `full()` while the feature is on, else the fallback (given, or declared); one that throws answers `null`. */
       degrade<T>(name: string, full: () => T | Promise<T>, fallback?: CallFallback<T>): Promise<T | null>
     }
   }
 }
 
 /** What a feature answers while it is off: a value, or a function of the request (and, on a gated route, the response). */
-export type ExpressFeatureFallback =
-  | ((request: Request, response?: Response) => unknown)
-  | string | number | boolean | null | object
-
-export interface ExpressFeatureDeclaration {
-  name: string
-  offAtLevel: number
-  fallback?: ExpressFeatureFallback
-}
+export type ExpressFeatureFallback = FeatureFallback<Request, Response>
+export type ExpressFeatureDeclaration = FeatureDeclaration<Request, Response>
 
 /** The plugin's options, less the admin route (build your own on `middleware.degradation.overrides`). */
-export interface ExpressDegradationOptions extends Omit<DegradationOptions, 'features' | 'admin'> {
-  features: ExpressFeatureDeclaration[]
+export interface ExpressDegradationOptions extends Omit<DegradationOptions<Request, Response>, 'admin'> {
   /** Where level changes, Redis trouble and throwing fallbacks are logged. Default `console`. */
   logger?: SpillwayLogger
 }
@@ -74,11 +46,8 @@ export interface DegradationMiddleware extends RequestHandler {
   close(): void
 }
 
-/** What `req.feature()` and `req.degrade()` call: the degradation middleware the request last passed. */
-interface FeatureOwner {
-  feature(request: Request, name: string): boolean
-  degrade(request: Request, name: string, full: () => unknown, fallback: unknown, fallbackGiven: boolean): Promise<unknown>
-}
+/** What `req.feature()` and `req.degrade()` call: the protocol of the degradation middleware the request last passed. */
+type FeatureOwner = Pick<DegradationProtocol<Request, Response>, 'feature' | 'degrade'>
 
 // `req.feature` and `req.degrade` live on the request prototype of each Express app (installed once
 // per prototype) and find their middleware in a WeakMap: Express gives every request a new
@@ -96,28 +65,33 @@ function ownerOf(request: Request): FeatureOwner {
   return owner
 }
 
-function installOn(prototype: object): void {
-  patched.add(prototype)
-  Object.defineProperty(prototype, 'feature', {
-    configurable: true,
-    writable: true,
-    value: function feature(this: Request, name: string): boolean {
-      return ownerOf(this).feature(this, name)
-    }
-  })
-  Object.defineProperty(prototype, 'degrade', {
-    configurable: true,
-    writable: true,
-    value: function degrade(this: Request, name: string, full: () => unknown, fallback?: unknown): Promise<unknown> {
-      return ownerOf(this).degrade(this, name, full, fallback, arguments.length >= 3)
-    }
-  })
+const methods = {
+  feature(this: Request, name: string): boolean {
+    return ownerOf(this).feature(this, name)
+  },
+  degrade(this: Request, name: string, full: () => unknown, fallback?: unknown): Promise<unknown> {
+    return ownerOf(this).degrade(this, name, full, fallback, arguments.length >= 3)
+  }
 }
 
-const IDLE: LoadReading = { latencyMs: 0, samples: 0, eventLoopDelayMs: 0, utilization: 0, pressure: undefined }
+function installOn(target: object): void {
+  patched.add(target)
+  for (const [name, value] of Object.entries(methods)) Object.defineProperty(target, name, { configurable: true, writable: true, value })
+}
 
-function unavailable(response: ServerResponse, feature: string): void {
-  sendProblem(response, 503, 1, problemDetails(503, 'Service Unavailable', `${feature} is degraded and has no usable fallback`))
+function expressMount(logger: SpillwayLogger): DegradationMount<Request, Response> {
+  return {
+    raw: (request) => request,
+    // Express has no hook between the handler and the headers going out: the header is written as
+    // soon as a feature is served by fallback, which is always before the handler answers.
+    setHeader: (request, name, value) => {
+      if (request.res !== undefined && !request.res.headersSent) request.res.setHeader(name, value)
+    },
+    sent: (response) => response.headersSent,
+    send: (response, value) => sendValue(response, response.statusCode, value),
+    unavailable: (response, retryAfterSeconds, body) => sendRawProblem(response, 503, retryAfterSeconds, body),
+    warn: (_request, payload, message) => logger.warn(payload, message)
+  }
 }
 
 /** Load-driven graceful degradation for Express: load becomes a level, the level turns features off. */
@@ -126,138 +100,42 @@ export function degradation(input: ExpressDegradationOptions): DegradationMiddle
   if (config.admin !== undefined) {
     throw new DegradationOptionsError(optionMessage('admin', '(set)', 'absent: the Express middleware has no admin route; use middleware.degradation.overrides'))
   }
-  const logger = checkLogger(input.logger, (message) => new DegradationOptionsError(message))
-  const { features, percentile, header } = config
-  const controller = new LevelController(config.controllerOptions)
-  const overrides = new Overrides(features, config.levels, config.options.wallNow ?? Date.now)
-
-  const meter = new RequestMeter('@spillway/express/degradation', config.meterOptions)
+  const logger = checkLogger(input.logger, failOption)
+  const meter = new RequestMeter('@spillway/express/degradation', config.meter, failOption)
   // Before the first request there is no meter yet: an idle reading holds the level.
-  const read = (): LoadReading => {
-    const shared = meter.meter
-    if (shared === undefined) return IDLE
-    // The window this middleware was configured with, even when another one created the meter.
-    return meterReading(shared, shared.latencyWindow(config.options.latencyWindow), percentile)
-  }
-  const state = new Degradation(features, controller, overrides, read)
-
-  state.onEvent((event) => {
-    if (event.type !== 'level') return
-    const log = { from: event.from, to: event.to, reason: event.reason, off: event.off, on: event.on, reading: event.reading, value: event.value, threshold: event.threshold }
-    if (event.to > event.from) logger.warn(log, 'spillway degradation level up')
-    else logger.info(log, 'spillway degradation level down')
-  })
-
-  const { indexOf, names, fallbacks, hasFallback } = features
-
-  // The features each request was served without, in the order it hit them (for the header).
-  const servedByRequest = new WeakMap<object, number[]>()
-
-  function served(request: Request, index: number): void {
-    let list = servedByRequest.get(request)
-    if (list === undefined) servedByRequest.set(request, list = [index])
-    else if (list.includes(index)) return
-    else list.push(index)
-    state.recordFallback(index)
-    // Express has no hook between the handler and the headers going out: the header is written as
-    // soon as a feature is served by fallback, which is always before the handler answers.
-    const response = request.res
-    if (header !== false && response !== undefined && !response.headersSent) {
-      response.setHeader(header, list.map((i) => names[i]).join(', '))
-    }
-  }
-
-  function feature(request: Request, name: string): boolean {
-    const index = indexOf.get(name)
-    if (index === undefined) throw new UnknownFeatureError(name)
-    if (state.isOnAt(index)) return true
-    served(request, index)
-    return false
-  }
-
-  async function degrade(request: Request, name: string, full: () => unknown, fallback: unknown, fallbackGiven: boolean): Promise<unknown> {
-    const index = indexOf.get(name)
-    if (index === undefined) throw new UnknownFeatureError(name)
-    if (state.isOnAt(index)) return await full()
-    served(request, index)
-    try {
-      if (fallbackGiven) return typeof fallback === 'function' ? await (fallback as () => unknown)() : fallback
-      const declared = fallbacks[index] as ExpressFeatureFallback | undefined
-      return typeof declared === 'function' ? await declared(request) : declared ?? null
-    } catch (error) {
-      logger.warn({ err: error, feature: name }, 'spillway degradation: fallback threw, answering null')
-      return null
-    }
-  }
-
-  const owner: FeatureOwner = { feature, degrade }
+  const running = new ServerDegradation(config, () => readMeter(meter.meter, config), logger)
+  const protocol = new DegradationProtocol(running.state, config, expressMount(logger))
   const statusRoute = config.statusRoute
+
   const middleware = function spillwayDegradation(request: Request, response: Response, next: NextFunction): void {
-    meter.start(request, response)
-    owners.set(request, owner)
+    // The app's meter whoever times the request: mounted after another Spillway middleware, this
+    // one would otherwise never meet it, and read an idle load at every evaluation.
+    startTiming(meter.meterOf(request), request, response)
+    owners.set(request, protocol)
     const prototype = Object.getPrototypeOf(request) as object | null
     // Express's per-app request prototype; a request Express did not set up (a plain `http`
     // handler) gets the methods on itself rather than on every IncomingMessage of the process.
     if (prototype === IncomingMessage.prototype || prototype === null) installOn(request)
     else if (!patched.has(prototype)) installOn(prototype)
     if (statusRoute !== false && request.method === 'GET' && request.path === statusRoute) {
-      response.json(state.status())
+      response.json(running.state.status())
       return
     }
     next()
   }
 
   function gate(name: string): RequestHandler {
-    const index = typeof name === 'string' ? indexOf.get(name) : undefined
-    if (index === undefined) {
-      throw new DegradationOptionsError(optionMessage('gate', name, 'a declared feature name'))
-    }
-    const withFallback = hasFallback[index] === true
-    const fallback = fallbacks[index] as ExpressFeatureFallback | undefined
-    return function spillwayFeatureGate(request: Request, response: Response, next: NextFunction): void {
-      if (state.isOnAt(index)) {
-        next()
-        return
-      }
-      served(request, index)
-      if (!withFallback) {
-        unavailable(response, name)
-        return
-      }
-      if (typeof fallback !== 'function') {
-        sendValue(response, 200, fallback)
-        return
-      }
-      const failed = (error: unknown): void => {
-        logger.warn({ err: error, feature: name }, 'spillway degradation: route fallback threw')
-        if (!response.headersSent) unavailable(response, name)
-      }
-      runRouteFallback(() => fallback(request, response), (value) => {
-        if (!response.headersSent) sendValue(response, response.statusCode, value)
-      }, failed)
-    }
+    const index = protocol.indexOf(name)
+    if (index < 0) throw new DegradationOptionsError(optionMessage('gate', name, 'a declared feature name'))
+    return protocol.gate(index)
   }
 
-  let sync: RedisOverrides | undefined
-  if (config.redis !== undefined) {
-    sync = new RedisOverrides(config.redis, overrides, logger)
-    state.redis = sync
-    sync.start()
-  }
-
-  let timer: NodeJS.Timeout | undefined
-  if (config.evaluateIntervalMs > 0) {
-    timer = setInterval(() => state.evaluate(), config.evaluateIntervalMs)
-    // Degradation must never be what keeps a process alive.
-    timer.unref()
-  }
-
+  running.start()
   return Object.assign(middleware, {
-    degradation: state,
+    degradation: running.state,
     gate,
     close(): void {
-      clearInterval(timer)
-      sync?.stop()
+      running.stop()
       meter.close()
     }
   })

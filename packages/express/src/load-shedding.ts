@@ -13,7 +13,7 @@
 import { channel } from 'node:diagnostics_channel'
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
-import { PRIORITIES, PRIORITY_RANK, checkFunction, checkOptionsObject, isPriority, monotonicNow, optionMessage, sendRawProblem, type Priority } from '@spillway/latency-window/core'
+import { PRIORITIES, PRIORITY_RANK, checkFunction, checkOptionsObject, isPriority, monotonicNow, optionMessage, sendRawProblem, startTiming, type Priority } from '@spillway/latency-window/core'
 import {
   LoadSheddingOptionsError,
   SheddingProtocol,
@@ -101,7 +101,9 @@ export function loadShedding(input: ExpressLoadSheddingOptions = {}): LoadSheddi
     return function spillwayShed(request: Request, response: Response, next: NextFunction): void {
       // Already admitted by this shedder (in front, or mounted on the app and on the route): decided once.
       if (protocol.admitted(request)) return next()
-      const startedAt = meter.start(request, response)
+      // The app's meter looked up even when another middleware already times the request: the
+      // pressure is published on it.
+      const startedAt = startTiming(meter.meterOf(request), request, response)
       if (statusRoute !== undefined && request.method === 'GET' && request.path === statusRoute) {
         response.json(limiter.state)
         return
@@ -130,7 +132,7 @@ export function loadShedding(input: ExpressLoadSheddingOptions = {}): LoadSheddi
     }
     return function spillwayFront(request, response) {
       // The app's meter, as the middlewares inside it will find it once Express sets `req.app`.
-      const startedAt = meter.start(request, response, app)
+      const startedAt = startTiming(meter.meterFor(app), request, response)
       const path = urlPath(request.url)
       if (statusRoute !== undefined && request.method === 'GET' && path === statusRoute) return sendValue(response, 200, limiter.state)
       if (bypass.has(path)) return app(request, response)

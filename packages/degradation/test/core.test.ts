@@ -1,0 +1,55 @@
+/**
+ * The subpaths: `./core` (the framework-free parts) reaches no framework, and `.` is the user API
+ * of the Fastify plugin only.
+ */
+import { readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import * as core from '../src/core.js'
+import * as api from '../src/index.js'
+
+const src = join(dirname(fileURLToPath(import.meta.url)), '..', 'src')
+
+/** Every module specifier `file` reaches through relative imports, with the files it went through. */
+function reachable(file: string): { files: string[], packages: Set<string> } {
+  const files: string[] = []
+  const packages = new Set<string>()
+  const pending = [file]
+  while (pending.length > 0) {
+    const next = pending.pop() as string
+    if (files.includes(next)) continue
+    files.push(next)
+    const text = readFileSync(join(src, next), 'utf8')
+    for (const [, specifier] of text.matchAll(/(?:from|import)\s*\(?\s*'([^']+)'/g)) {
+      if (specifier === undefined) continue
+      if (specifier.startsWith('./')) pending.push(specifier.slice(2).replace(/\.js$/, '.ts'))
+      else packages.add(specifier)
+    }
+  }
+  return { files, packages }
+}
+
+t.test('./core, and every module it reaches, imports neither Fastify nor Express', async (t) => {
+  const { files, packages } = reachable('core.ts')
+  t.ok(files.includes('request-protocol.ts') && files.includes('level-options.ts'), 'the walk follows the imports')
+  for (const name of packages) {
+    t.notOk(/^(fastify|fastify-plugin|express)$|\/fastify$/.test(name), `${name} is framework-free`)
+  }
+  t.notOk(files.includes('plugin.ts') || files.includes('admin-route.ts'))
+})
+
+t.test('the plugin file is what imports Fastify (so the walk above can see one)', async (t) => {
+  t.ok(reachable('index.ts').packages.has('fastify-plugin'))
+})
+
+t.test('. exports the user API only; ./core the parts a mount is built from', async (t) => {
+  t.same(Object.keys(api).sort(), [
+    'DEGRADED_HEADER', 'DIAGNOSTICS_CHANNEL', 'DegradationOptionsError', 'InvalidOverrideError', 'UnknownFeatureError',
+    'default', 'degradation', 'spillwayDegradation'
+  ])
+  for (const name of ['Degradation', 'DegradationProtocol', 'LevelController', 'Overrides', 'RedisOverrides', 'ServerDegradation',
+    'normalizeDegradationOptions', 'normalizeLevelOptions', 'meterReading', 'declareFeatures', 'DEGRADED_HEADER']) {
+    t.ok(name in core, name)
+  }
+})
