@@ -1,16 +1,14 @@
-export { spillwayRateLimit, spillwayRateLimit as default, RateLimitCostError, QUOTA_EXCEEDED_TYPE, type RateLimitDecorator } from './plugin.js'
-export type { RateLimitOptions, RouteRateLimitOptions, LimitedContext, CostFunction, AllowListFunction } from './options.js'
-export { RateLimitOptionsError } from './errors.js'
-export { normalizeOptions, routeSettings, type NormalizedOptions, type RouteSettings } from './options.js'
-export { RateLimiter, createStore, type RouteLimiter, type HeaderWriter } from './rate-limiter.js'
-export { RateLimitStats } from './stats.js'
-export { TokenBucket, msToEarn, TOKEN_EPSILON, type TakeResult } from './token-bucket.js'
-export { MemoryStore, type MemoryStoreOptions } from './memory-store.js'
-export { RedisStore, type RedisStoreOptions, type RedisClient } from './redis-store.js'
-export { TOKEN_BUCKET_SCRIPT, TOKEN_BUCKETS_SCRIPT } from './redis-script.js'
-export { StoreFallback, STORE_ERROR_MODES, type StoreErrorMode, type TransitionLogger } from './store-fallback.js'
-export { storeKey, defaultKey, type KeyGenerator } from './keys.js'
-export { policyHeader, rateLimitHeader, RATE_LIMIT_HEADER_NAMES, LEGACY_HEADER_NAMES } from './headers.js'
+/** The user API of the Fastify plugin. The framework-free parts are `@spillway/rate-limit/core`. */
+export {
+  spillwayRateLimit, spillwayRateLimit as default,
+  type RateLimitDecorator, type RateLimitOptions, type RouteRateLimitOptions, type KeyGenerator, type CostFunction, type AllowListFunction
+} from './plugin.js'
+export type { LimitedContext } from './options.js'
+export { RateLimitOptionsError, RateLimitCostError } from './errors.js'
+export { QUOTA_EXCEEDED_TYPE } from './rate-limiter.js'
 export { RATE_LIMIT_CHANNEL, type RateLimitEvent } from './events.js'
 export type { RateLimitSnapshot, RateLimitCounters } from './stats.js'
+export type { RedisClient } from './redis-store.js'
+export type { StoreErrorMode } from './store-fallback.js'
 export type { PolicyOptions, BucketPolicyOptions, FlexiblePolicyOptions, FlexibleLimiter, Decision, DecisionSource } from './policy.js'
+export type { TakeResult } from './token-bucket.js'

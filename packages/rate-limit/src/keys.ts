@@ -1,15 +1,15 @@
 /**
  * Client keys as they reach a store: bounded in length and free of characters that could break a
- * Redis key or a Cluster hash tag. The client IP is the default key; `request.ip` already honours
- * Fastify's `trustProxy`, so X-Forwarded-For is never believed unless the server was told to.
+ * Redis key or a Cluster hash tag. The client IP is the default key: Fastify's and Express's
+ * requests both carry `ip`, which honours the framework's trust-proxy setting, so X-Forwarded-For
+ * is never believed unless the server was told to.
  */
 import { createHash } from 'node:crypto'
-import type { FastifyRequest } from 'fastify'
 
-/** A request's client key; `Req` is Fastify's request here, Express's in `@spillway/express`. */
-export type KeyGenerator<Req = FastifyRequest> = (request: Req) => string | number
+/** A request's client key; `Req` is the framework's request (Fastify's, Express's). */
+export type KeyGenerator<Req> = (request: Req) => string | number
 
-export const defaultKey: KeyGenerator = (request) => request.ip
+export const defaultKey: KeyGenerator<unknown> = (request) => (request as { ip: string }).ip
 
 /** Outside printable ASCII, or one of the characters with a meaning in a key: `{}` (hash tag) and `%` (our escape). */
 const NEEDS_ESCAPE = /[^\x21-\x7e]|[{}%]/

@@ -1,8 +1,9 @@
 /**
- * Options, checked once at registration (route options once per route, in `onRoute`). Every bad
- * option throws `SPILLWAY_RATE_LIMIT_OPTIONS` with the option's name and the value given.
+ * Options, checked once at registration (route options once per route) into frozen settings that
+ * the limiter takes as they are. Every bad option throws `SPILLWAY_RATE_LIMIT_OPTIONS` with the
+ * option's name and the value given. Generic in the framework's request and response: the Fastify
+ * plugin states them with Fastify's, `@spillway/express` with Express's.
  */
-import type { FastifyReply, FastifyRequest } from 'fastify'
 import {
   checkBoolean, checkFunction, checkNumber, checkOneOf, checkOptionsObject, optionMessage, type Clock
 } from '@spillway/latency-window/core'
@@ -10,10 +11,11 @@ import { failOption } from './errors.js'
 import { defaultKey, type KeyGenerator } from './keys.js'
 import { STORE_ERROR_MODES, type StoreErrorMode } from './store-fallback.js'
 import type { RedisClient } from './redis-store.js'
-import type { BucketPolicy, Decision, FlexibleLimiter, FlexiblePolicy, Policy, PolicyOptions } from './policy.js'
+import type { Decision } from './policy.js'
+import { PolicySlots, normalizePolicies, type LimitOptions, type PolicyLists } from './policy-options.js'
 
-export type CostFunction<Req = FastifyRequest> = (request: Req) => number
-export type AllowListFunction<Req = FastifyRequest> = (request: Req, key: string) => boolean
+export type CostFunction<Req> = (request: Req) => number
+export type AllowListFunction<Req> = (request: Req, key: string) => boolean
 
 /** Handed to `onLimited` and `errorResponseBuilder` when a request is refused. */
 export interface LimitedContext {
@@ -28,21 +30,14 @@ export interface LimitedContext {
   decision: Decision
 }
 
-/**
- * The options a route may override in `config.rateLimit`. Generic in the request only so that
- * `@spillway/express` states the same options with Express's request.
- */
-export interface RouteRateLimitOptions<Req = FastifyRequest> {
-  /** Tokens the bucket holds (the burst). Setting it (or `refillPerSecond`/`policies`) gives the route its own buckets. */
-  capacity?: number
-  refillPerSecond?: number
-  policies?: PolicyOptions[]
+/** The options a route may override in `config.rateLimit`. */
+export interface RouteRateLimitOptions<Req> extends LimitOptions {
   key?: KeyGenerator<Req>
   cost?: number | CostFunction<Req>
   allowList?: string[] | AllowListFunction<Req>
 }
 
-export interface RateLimitOptions<Req = FastifyRequest, Res = FastifyReply> extends RouteRateLimitOptions<Req> {
+export interface RateLimitOptions<Req, Res> extends RouteRateLimitOptions<Req> {
   /** Limit every route (true) or only those with `config.rateLimit` (false). */
   global?: boolean
   /** Longer client keys are hashed (SHA-256) before they reach a store. */
@@ -65,50 +60,34 @@ export interface RateLimitOptions<Req = FastifyRequest, Res = FastifyReply> exte
   /** Where the decision is taken: `onRequest` (before body parsing) or `preHandler` (after auth hooks). */
   hook?: 'onRequest' | 'preHandler'
   errorResponseBuilder?: (request: Req, context: LimitedContext) => unknown
-  onLimited?: (request: Req, reply: Res, context: LimitedContext) => void
+  onLimited?: (request: Req, response: Res, context: LimitedContext) => void
   /** Monotonic clock in ms for the memory store; inject one in tests. Redis uses its own. */
   now?: Clock
 }
 
-export interface RouteSettings {
-  policies: Policy[]
-  buckets: BucketPolicy[]
-  flexible: FlexiblePolicy[]
-  key: KeyGenerator
-  cost: number | CostFunction
-  allowList: AllowListFunction | undefined
+export interface RouteSettings<Req> extends PolicyLists {
+  readonly key: KeyGenerator<Req>
+  readonly cost: number | CostFunction<Req>
+  readonly allowList: AllowListFunction<Req> | undefined
 }
 
-export interface NormalizedOptions extends RouteSettings {
-  global: boolean
-  maxKeyLength: number
-  redis: RedisClient | string | undefined
-  prefix: string
-  maxKeys: number
-  onStoreError: StoreErrorMode
-  storeTimeoutMs: number
-  probeIntervalMs: number
-  instances: number
-  headers: boolean
-  legacyHeaders: boolean
-  exposeHeaders: boolean
-  hook: 'onRequest' | 'preHandler'
-  errorResponseBuilder: RateLimitOptions['errorResponseBuilder']
-  onLimited: RateLimitOptions['onLimited']
-  now: Clock | undefined
-  /** Next free memory-store slot for a policy. */
-  nextPolicyIndex: number
-}
-
-const DEFAULT_CAPACITY = 60
-const DEFAULT_REFILL_PER_SECOND = 1
-const POLICY_NAME = /^[A-Za-z0-9_.:-]{1,64}$/
-
-function positive(option: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw failOption(optionMessage(option, value, 'a finite number > 0'))
-  }
-  return value
+export interface NormalizedOptions<Req, Res> extends RouteSettings<Req> {
+  readonly global: boolean
+  readonly maxKeyLength: number
+  readonly redis: RedisClient | string | undefined
+  readonly prefix: string
+  readonly maxKeys: number
+  readonly onStoreError: StoreErrorMode
+  readonly storeTimeoutMs: number
+  readonly probeIntervalMs: number
+  readonly instances: number
+  readonly headers: boolean
+  readonly legacyHeaders: boolean
+  readonly exposeHeaders: boolean
+  readonly hook: 'onRequest' | 'preHandler'
+  readonly errorResponseBuilder: RateLimitOptions<Req, Res>['errorResponseBuilder']
+  readonly onLimited: RateLimitOptions<Req, Res>['onLimited']
+  readonly now: Clock | undefined
 }
 
 function isRedisClient(value: unknown): value is RedisClient {
@@ -117,21 +96,13 @@ function isRedisClient(value: unknown): value is RedisClient {
     typeof (value as { eval?: unknown }).eval === 'function'
 }
 
-function isFlexibleLimiter(value: unknown): value is FlexibleLimiter {
-  return typeof value === 'object' && value !== null &&
-    typeof (value as FlexibleLimiter).consume === 'function' && typeof (value as FlexibleLimiter).reward === 'function' &&
-    typeof (value as FlexibleLimiter).points === 'number'
-}
-
-export function normalizeOptions(input: unknown): NormalizedOptions {
-  const options = checkOptionsObject<RateLimitOptions>('options', input, failOption)
-  const settings: NormalizedOptions = {
-    policies: [],
-    buckets: [],
-    flexible: [],
-    key: options.key === undefined ? defaultKey : checkFunction<KeyGenerator>('key', options.key, failOption),
-    cost: checkCost('cost', options.cost ?? 1),
-    allowList: checkAllowList('allowList', options.allowList),
+/** The limiter's options; its policies take the memory store's first slots (`PolicySlots`). */
+export function normalizeOptions<Req, Res>(input: unknown): NormalizedOptions<Req, Res> {
+  const options = checkOptionsObject<RateLimitOptions<Req, Res>>('options', input, failOption)
+  const plugin = {
+    key: options.key === undefined ? defaultKey : checkFunction<KeyGenerator<Req>>('key', options.key, failOption),
+    cost: checkCost<Req>('cost', options.cost ?? 1),
+    allowList: checkAllowList<Req>('allowList', options.allowList),
     global: checkBoolean('global', options.global ?? true, failOption),
     maxKeyLength: checkNumber('maxKeyLength', options.maxKeyLength ?? 128, { min: 16, max: 4096, integer: true, fail: failOption }),
     redis: checkRedis(options.redis),
@@ -147,20 +118,19 @@ export function normalizeOptions(input: unknown): NormalizedOptions {
     hook: checkOneOf('hook', options.hook ?? 'onRequest', ['onRequest', 'preHandler'] as const, failOption),
     errorResponseBuilder: options.errorResponseBuilder === undefined
       ? undefined
-      : checkFunction<NonNullable<RateLimitOptions['errorResponseBuilder']>>('errorResponseBuilder', options.errorResponseBuilder, failOption),
+      : checkFunction<NonNullable<RateLimitOptions<Req, Res>['errorResponseBuilder']>>('errorResponseBuilder', options.errorResponseBuilder, failOption),
     onLimited: options.onLimited === undefined
       ? undefined
-      : checkFunction<NonNullable<RateLimitOptions['onLimited']>>('onLimited', options.onLimited, failOption),
-    now: options.now === undefined ? undefined : checkFunction<Clock>('now', options.now, failOption),
-    nextPolicyIndex: 0
+      : checkFunction<NonNullable<RateLimitOptions<Req, Res>['onLimited']>>('onLimited', options.onLimited, failOption),
+    now: options.now === undefined ? undefined : checkFunction<Clock>('now', options.now, failOption)
   }
-  assignPolicies(settings, settings, options, '', '')
+  const settings: NormalizedOptions<Req, Res> = { ...plugin, ...normalizePolicies(options, '', '', new PolicySlots()) }
   checkCostFits('cost', settings)
-  return settings
+  return Object.freeze(settings)
 }
 
 /** A fixed cost above a bucket's capacity could never pass: refuse it at registration. */
-function checkCostFits(option: string, settings: RouteSettings): void {
+function checkCostFits(option: string, settings: PolicyLists & { readonly cost: unknown }): void {
   if (typeof settings.cost !== 'number') return
   for (const policy of settings.buckets) {
     if (settings.cost > policy.capacity) {
@@ -170,102 +140,43 @@ function checkCostFits(option: string, settings: RouteSettings): void {
 }
 
 /**
- * The settings of one route: the plugin's, with `config.rateLimit` laid over them. A route that
- * sets its own limits gets its own buckets (scoped by method and url); one that only changes
- * `key`, `cost` or `allowList` shares the plugin's.
+ * The settings of one route: the limiter's, with `config.rateLimit` laid over them. A route that
+ * sets its own limits gets its own buckets (scoped by `routeId`, in memory-store slots from
+ * `slots`); one that only changes `key`, `cost` or `allowList` shares the limiter's.
  */
-export function routeSettings(plugin: NormalizedOptions, input: unknown, routeId: string): RouteSettings {
+export function routeSettings<Req, Res>(
+  plugin: NormalizedOptions<Req, Res>, input: unknown, routeId: string, slots: PolicySlots
+): RouteSettings<Req> {
   if (input === undefined || input === true) return plugin
   const option = 'config.rateLimit'
-  const options = checkOptionsObject<RouteRateLimitOptions>(option, input, failOption)
-  const settings: RouteSettings = {
-    policies: plugin.policies,
-    buckets: plugin.buckets,
-    flexible: plugin.flexible,
-    key: options.key === undefined ? plugin.key : checkFunction<KeyGenerator>(`${option}.key`, options.key, failOption),
-    cost: options.cost === undefined ? plugin.cost : checkCost(`${option}.cost`, options.cost),
-    allowList: options.allowList === undefined ? plugin.allowList : checkAllowList(`${option}.allowList`, options.allowList)
+  const options = checkOptionsObject<RouteRateLimitOptions<Req>>(option, input, failOption)
+  const own = {
+    key: options.key === undefined ? plugin.key : checkFunction<KeyGenerator<Req>>(`${option}.key`, options.key, failOption),
+    cost: options.cost === undefined ? plugin.cost : checkCost<Req>(`${option}.cost`, options.cost),
+    allowList: options.allowList === undefined ? plugin.allowList : checkAllowList<Req>(`${option}.allowList`, options.allowList)
   }
-  if (options.capacity !== undefined || options.refillPerSecond !== undefined || options.policies !== undefined) {
-    assignPolicies(plugin, settings, { ...pickLimits(plugin), ...options }, `${option}.`, `${routeId}#`)
-  }
+  const policies: PolicyLists = options.capacity !== undefined || options.refillPerSecond !== undefined || options.policies !== undefined
+    ? normalizePolicies({ ...pickLimits(plugin), ...options }, `${option}.`, `${routeId}#`, slots)
+    : { policies: plugin.policies, buckets: plugin.buckets, flexible: plugin.flexible }
+  const settings: RouteSettings<Req> = { ...own, ...policies }
   checkCostFits(`${option}.cost`, settings)
-  return settings
+  return Object.freeze(settings)
 }
 
-/** A route that overrides only `capacity` keeps the plugin's `refillPerSecond`, and the other way round. */
-function pickLimits(plugin: NormalizedOptions): RouteRateLimitOptions {
+/** A route that overrides only `capacity` keeps the limiter's `refillPerSecond`, and the other way round. */
+function pickLimits(plugin: PolicyLists): LimitOptions {
   const first = plugin.buckets.length === 1 && plugin.flexible.length === 0 ? plugin.buckets[0] : undefined
   return first === undefined ? {} : { capacity: first.capacity, refillPerSecond: first.refillPerSecond }
 }
 
-function assignPolicies(
-  plugin: NormalizedOptions, settings: RouteSettings, options: RouteRateLimitOptions, optionPrefix: string, scope: string
-): void {
-  const policies: Policy[] = []
-  if (options.policies === undefined) {
-    policies.push(bucketPolicy(plugin, {
-      name: 'default',
-      capacity: options.capacity ?? DEFAULT_CAPACITY,
-      refillPerSecond: options.refillPerSecond ?? DEFAULT_REFILL_PER_SECOND
-    }, optionPrefix, scope))
-  } else {
-    if (options.capacity !== undefined && optionPrefix === '') {
-      throw failOption(optionMessage('capacity', options.capacity, 'absent when policies are given (set it per policy)'))
-    }
-    if (!Array.isArray(options.policies) || options.policies.length === 0 || options.policies.length > 16) {
-      throw failOption(optionMessage(`${optionPrefix}policies`, options.policies, 'an array of 1 to 16 policies'))
-    }
-    const names = new Set<string>()
-    options.policies.forEach((raw, i) => {
-      const option = `${optionPrefix}policies[${i}]`
-      const policy = checkOptionsObject<PolicyOptions>(option, raw, failOption)
-      if (typeof policy.name !== 'string' || !POLICY_NAME.test(policy.name)) {
-        throw failOption(optionMessage(`${option}.name`, policy.name, 'a name of 1-64 letters, digits, "_", ".", ":" or "-"'))
-      }
-      if (names.has(policy.name)) throw failOption(optionMessage(`${option}.name`, policy.name, 'unique among the policies'))
-      names.add(policy.name)
-      if ('limiter' in policy) {
-        if (!isFlexibleLimiter(policy.limiter)) {
-          throw failOption(optionMessage(`${option}.limiter`, policy.limiter, 'a rate-limiter-flexible limiter'))
-        }
-        const limiter = policy.limiter
-        policies.push({ kind: 'flexible', name: policy.name, capacity: limiter.points, limiter, windowSeconds: Math.max(0, Math.ceil(limiter.duration)) })
-      } else {
-        policies.push(bucketPolicy(plugin, policy as Partial<BucketPolicy>, `${option}.`, scope))
-      }
-    })
-  }
-  settings.policies = [...policies.filter((p) => p.kind === 'bucket'), ...policies.filter((p) => p.kind === 'flexible')]
-  settings.buckets = settings.policies.filter((p): p is BucketPolicy => p.kind === 'bucket')
-  settings.flexible = settings.policies.filter((p): p is FlexiblePolicy => p.kind === 'flexible')
-}
-
-function bucketPolicy(
-  plugin: NormalizedOptions, options: Partial<BucketPolicy>, optionPrefix: string, scope: string
-): BucketPolicy {
-  const capacity = checkNumber(`${optionPrefix}capacity`, options.capacity, { min: 1, max: 1e12, integer: true, fail: failOption })
-  const refillPerSecond = positive(`${optionPrefix}refillPerSecond`, options.refillPerSecond)
-  const name = options.name ?? 'default'
-  return {
-    kind: 'bucket',
-    name,
-    capacity,
-    refillPerSecond,
-    index: plugin.nextPolicyIndex++,
-    storeId: scope === '' ? name : `${encodeURIComponent(scope)}${name}`,
-    windowSeconds: Math.max(1, Math.ceil(capacity / refillPerSecond))
-  }
-}
-
-function checkCost(option: string, value: unknown): number | CostFunction {
-  if (typeof value === 'function') return value as CostFunction
+function checkCost<Req>(option: string, value: unknown): number | CostFunction<Req> {
+  if (typeof value === 'function') return value as CostFunction<Req>
   return checkNumber(option, value, { min: 0, max: 1e12, fail: failOption })
 }
 
-function checkAllowList(option: string, value: unknown): AllowListFunction | undefined {
+function checkAllowList<Req>(option: string, value: unknown): AllowListFunction<Req> | undefined {
   if (value === undefined) return undefined
-  if (typeof value === 'function') return value as AllowListFunction
+  if (typeof value === 'function') return value as AllowListFunction<Req>
   if (!Array.isArray(value) || !value.every((entry) => typeof entry === 'string')) {
     throw failOption(optionMessage(option, value, 'an array of strings or a function'))
   }

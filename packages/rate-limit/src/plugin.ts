@@ -1,24 +1,27 @@
 /**
- * The Fastify plugin: reads each route's settings once in `onRoute`, adds one hook to the routes it
- * limits, and decides there — synchronously with the memory store (no Promise, no allocation
- * beyond the header strings), in one Redis round trip otherwise. The decision itself is the
- * framework-free `RateLimiter`'s.
+ * The Fastify plugin: mounting code only. It reads each route's settings once in `onRoute`, adds
+ * one hook to the routes it limits, and hands each request to the framework-free protocol
+ * (`request-protocol.ts`) with the Fastify mount below, which answers through Fastify's reply.
  */
 import fp from 'fastify-plugin'
 import type {
   FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions
 } from 'fastify'
-import { PROBLEM_CONTENT_TYPE, retryAfterSeconds } from '@spillway/latency-window/core'
-import { excludeFromLatency } from '@spillway/latency-window/fastify'
-import { normalizeOptions, routeSettings, type RateLimitOptions, type RouteRateLimitOptions, type RouteSettings } from './options.js'
-import { storeKey } from './keys.js'
-import { RateLimitStats, type RateLimitSnapshot } from './stats.js'
-import type { Decision } from './policy.js'
-import { RateLimitCostError } from './errors.js'
-import { RateLimiter, createStore, type HeaderWriter, type RouteLimiter } from './rate-limiter.js'
+import { PROBLEM_CONTENT_TYPE } from '@spillway/latency-window/core'
+import { normalizeOptions, type RouteSettings } from './options.js'
+import type * as core from './options.js'
+import type { KeyGenerator as CoreKeyGenerator } from './keys.js'
+import type { RateLimitSnapshot } from './stats.js'
+import { createRateLimiter } from './create-store.js'
+import type { RouteLimiter } from './rate-limiter.js'
+import { RateLimitProtocol, type RateLimitMount } from './request-protocol.js'
 
-export { RateLimitCostError } from './errors.js'
-export { QUOTA_EXCEEDED_TYPE } from './rate-limiter.js'
+/** The options, with Fastify's request and reply (`@spillway/express` states them with Express's). */
+export type RateLimitOptions<Req = FastifyRequest, Res = FastifyReply> = core.RateLimitOptions<Req, Res>
+export type RouteRateLimitOptions<Req = FastifyRequest> = core.RouteRateLimitOptions<Req>
+export type KeyGenerator<Req = FastifyRequest> = CoreKeyGenerator<Req>
+export type CostFunction<Req = FastifyRequest> = core.CostFunction<Req>
+export type AllowListFunction<Req = FastifyRequest> = core.AllowListFunction<Req>
 
 /** `fastify.rateLimit`. */
 export interface RateLimitDecorator {
@@ -39,25 +42,31 @@ declare module 'fastify' {
   }
 }
 
-const replyHeaders: HeaderWriter<FastifyReply> = {
-  set: (reply, name, value) => { reply.header(name, value) },
-  get: (reply, name) => reply.getHeader(name)
+/** Everything through Fastify's reply, so that user hooks and serializers see the 429 too. */
+export const fastifyMount: RateLimitMount<FastifyRequest, FastifyReply, HookHandlerDoneFunction> = {
+  rawRequest: (request) => request.raw,
+  setHeader: (reply, name, value) => { reply.header(name, value) },
+  getHeader: (reply, name) => reply.getHeader(name),
+  proceed: (done) => { done() },
+  fail: (done, error) => { done(error) },
+  refuse: (reply, retryAfterSeconds) => { reply.code(429).header('retry-after', retryAfterSeconds) },
+  sendProblem: (reply, problem) => { reply.header('content-type', PROBLEM_CONTENT_TYPE).send(problem) },
+  sendBody: (reply, body) => { reply.send(body) }
 }
 
 const spillwayRateLimitPlugin: FastifyPluginAsync<RateLimitOptions> = async function spillwayRateLimit(fastify, input) {
-  const options = normalizeOptions(input)
-  const stats = new RateLimitStats(options.now)
-  const { store, ready } = createStore(options, stats, fastify.log)
+  const options = normalizeOptions<FastifyRequest, FastifyReply>(input)
+  const { limiter, ready } = createRateLimiter(options, fastify.log)
   await ready
-  const limiter = new RateLimiter(options, store, stats)
+  const protocol = new RateLimitProtocol(limiter, fastifyMount)
 
   fastify.decorate('rateLimit', {
-    stats: () => stats.snapshot(),
+    stats: () => limiter.stats.snapshot(),
     store: limiter.synchronous ? 'memory' : 'redis',
-    get degraded() { return stats.degraded }
+    get degraded() { return limiter.stats.degraded }
   } satisfies RateLimitDecorator)
 
-  const settingsByRoute = new Map<string, { config: unknown, settings: RouteSettings }>()
+  const settingsByRoute = new Map<string, { config: unknown, settings: RouteSettings<FastifyRequest> }>()
   fastify.addHook('onRoute', (routeOptions) => {
     const config = routeOptions.config?.rateLimit
     if (config === false) return
@@ -67,63 +76,19 @@ const spillwayRateLimitPlugin: FastifyPluginAsync<RateLimitOptions> = async func
     // The HEAD route Fastify adds for a GET runs the same handler: it must draw from the GET's
     // buckets, or HEAD would double a route's budget.
     const twin = routeOptions.method === 'HEAD' ? settingsByRoute.get(`GET ${url}`) : undefined
-    const settings = twin !== undefined && twin.config === config ? twin.settings : routeSettings(options, config, id)
+    const settings = twin !== undefined && twin.config === config ? twin.settings : limiter.routeSettings(config, id)
     settingsByRoute.set(id, { config, settings })
-    addHook(routeOptions, options.hook, limitHook(limiter.prepare(id, settings)))
+    addHook(routeOptions, options.hook, limitHook(protocol, limiter.prepare(id, settings)))
   })
 
   fastify.addHook('onClose', async () => {
     await limiter.close()
   })
+}
 
-  function limitHook(route: RouteLimiter) {
-    return function spillwayRateLimitHook(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
-      const raw = route.key(request)
-      const rawKey = typeof raw === 'string' ? raw : String(raw)
-      if (route.allowList !== undefined && route.allowList(request, rawKey)) return done()
-      const key = storeKey(rawKey, options.maxKeyLength)
-      const cost = typeof route.cost === 'number' ? route.cost : route.cost(request)
-      if (!(typeof cost === 'number' && cost >= 0 && Number.isFinite(cost))) return done(new RateLimitCostError(String(cost)))
-      const decision = limiter.take(route, key, cost)
-      if (!(decision instanceof Promise)) return finish(route, request, reply, done, key, decision)
-      decision.then((d) => finishAsync(route, request, reply, done, key, d), () => done())
-    }
-  }
-
-  /** Off the hook's stack Fastify cannot catch a throw (from `onLimited`, say): hand it over. */
-  function finishAsync(
-    route: RouteLimiter, request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, key: string, decision: Decision
-  ): void {
-    try {
-      finish(route, request, reply, done, key, decision)
-    } catch (error) {
-      done(error as Error)
-    }
-  }
-
-  function finish(
-    route: RouteLimiter, request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, key: string, decision: Decision
-  ): void {
-    limiter.writeHeaders(reply, replyHeaders, route, decision)
-    if (decision.allowed) {
-      limiter.admitted()
-      return done()
-    }
-    refuse(route, request, reply, key, decision)
-  }
-
-  function refuse(route: RouteLimiter, request: FastifyRequest, reply: FastifyReply, key: string, decision: Decision): void {
-    const seconds = retryAfterSeconds(decision.retryAfterMs)
-    const context = limiter.refused(route, key, decision, seconds)
-    // A refusal in microseconds would drag the shared latency figures down.
-    excludeFromLatency(request)
-    if (options.onLimited !== undefined) options.onLimited(request, reply, context)
-    reply.code(429).header('retry-after', seconds)
-    if (options.errorResponseBuilder !== undefined) {
-      reply.send(options.errorResponseBuilder(request, context))
-      return
-    }
-    reply.header('content-type', PROBLEM_CONTENT_TYPE).send(limiter.problem(context))
+function limitHook(protocol: RateLimitProtocol<FastifyRequest, FastifyReply, HookHandlerDoneFunction>, route: RouteLimiter<FastifyRequest>) {
+  return function spillwayRateLimitHook(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    protocol.limit(route, request, reply, done)
   }
 }
 

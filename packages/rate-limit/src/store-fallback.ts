@@ -23,6 +23,16 @@ export interface TransitionLogger {
   info(object: object, message: string): void
 }
 
+/**
+ * Logs a transition. A logger that throws (a user's, in Express) must cost neither the decision
+ * under way nor, off a request's stack, the process: the line is lost instead.
+ */
+export function logTransition(log: TransitionLogger, level: 'warn' | 'info', object: object, message: string): void {
+  try {
+    log[level](object, message)
+  } catch {}
+}
+
 export interface StoreFallbackOptions {
   store: BucketStore
   onStoreError: StoreErrorMode
@@ -136,7 +146,7 @@ export class StoreFallback implements BucketStore {
     this.degradedSinceMs = this.now()
     this.nextProbeAtMs = this.degradedSinceMs + this.options.probeIntervalMs
     const message = error instanceof Error ? error.message : String(error)
-    this.options.log.warn({ err: message, onStoreError: this.options.onStoreError },
+    logTransition(this.options.log, 'warn', { err: message, onStoreError: this.options.onStoreError },
       'rate-limit store unavailable: deciding without it until it answers again')
     publish({ type: 'store-degraded', error: message })
   }
@@ -148,7 +158,7 @@ export class StoreFallback implements BucketStore {
     stats.degraded = false
     stats.recoveries++
     const degradedForMs = nowMs - this.degradedSinceMs
-    this.options.log.info({ degradedForMs: Math.round(degradedForMs) }, 'rate-limit store answers again: back to it')
+    logTransition(this.options.log, 'info', { degradedForMs: Math.round(degradedForMs) }, 'rate-limit store answers again: back to it')
     publish({ type: 'store-recovered', degradedForMs })
   }
 }

@@ -1,9 +1,9 @@
 import t from 'tap'
 import diagnostics from 'node:diagnostics_channel'
 import Fastify, { type FastifyInstance } from 'fastify'
-import { spillwayRateLimit, QUOTA_EXCEEDED_TYPE } from '../src/plugin.js'
+import { spillwayRateLimit, QUOTA_EXCEEDED_TYPE } from '../src/index.js'
 import { RATE_LIMIT_CHANNEL, type RateLimitEvent } from '../src/events.js'
-import type { RateLimitOptions } from '../src/options.js'
+import type { RateLimitOptions } from '../src/plugin.js'
 
 /** A hand-driven clock, ms. */
 function clock(start = 0) {

@@ -7,7 +7,7 @@ import { request as httpRequest, Agent } from 'node:http'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { spillwayRateLimit } from '../../src/plugin.js'
-import type { RateLimitOptions } from '../../src/options.js'
+import type { RateLimitOptions } from '../../src/plugin.js'
 
 export { Redis }
 export { freePort, startRedisServer, stopRedisServer } from '../../../../test/support/redis-server.js'
