@@ -2,39 +2,21 @@
  * The subpaths: `./core` (the framework-free parts) reaches no framework, and `.` is the user API
  * of the Fastify plugin only.
  */
-import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import * as core from '../src/core.js'
 import * as api from '../src/index.js'
+import { FRAMEWORK, reachable as reachableFrom } from '../../../test/support/module-graph.js'
 
 const src = join(dirname(fileURLToPath(import.meta.url)), '..', 'src')
-
-/** Every module specifier `file` reaches through relative imports, with the files it went through. */
-function reachable(file: string): { files: string[], packages: Set<string> } {
-  const files: string[] = []
-  const packages = new Set<string>()
-  const pending = [file]
-  while (pending.length > 0) {
-    const next = pending.pop() as string
-    if (files.includes(next)) continue
-    files.push(next)
-    const text = readFileSync(join(src, next), 'utf8')
-    for (const [, specifier] of text.matchAll(/(?:from|import)\s*\(?\s*'([^']+)'/g)) {
-      if (specifier === undefined) continue
-      if (specifier.startsWith('./')) pending.push(specifier.slice(2).replace(/\.js$/, '.ts'))
-      else packages.add(specifier)
-    }
-  }
-  return { files, packages }
-}
+const reachable = (file: string, valuesOnly = false): ReturnType<typeof reachableFrom> => reachableFrom(src, file, valuesOnly)
 
 t.test('./core, and every module it reaches, imports neither Fastify nor Express', async (t) => {
   const { files, packages } = reachable('core.ts')
   t.ok(files.includes('request-protocol.ts') && files.includes('level-options.ts'), 'the walk follows the imports')
   for (const name of packages) {
-    t.notOk(/^(fastify|fastify-plugin|express)$|\/fastify$/.test(name), `${name} is framework-free`)
+    t.notOk(FRAMEWORK.test(name), `${name} is framework-free`)
   }
   t.notOk(files.includes('plugin.ts') || files.includes('admin-route.ts'))
 })
