@@ -6,7 +6,7 @@
  * what differs between frameworks, as a `DegradationMount` built once at registration.
  */
 import type { IncomingMessage } from 'node:http'
-import { excludeFromLatency, problemDetails } from '@spillway/latency-window/core'
+import { RequestSlot, excludeFromLatency, problemDetails } from '@spillway/latency-window/core'
 import type { Degradation } from './degradation.js'
 import { UnknownFeatureError } from './errors.js'
 import type { FeatureTable } from './features.js'
@@ -54,10 +54,9 @@ export class DegradationProtocol<Request extends object, Response> {
   readonly #dwellMs: number
   /** Per feature, the 503 body of a gated route without a usable fallback, serialized once. */
   readonly #unavailableBodies: readonly string[]
-  // The features each request was served without, in the order it hit them (for the header).
-  // Beside the request rather than on it: a property added to an Express request costs
-  // microseconds; and only a request served a fallback gets an entry.
-  readonly #served = new WeakMap<object, number[]>()
+  // The features each request was served without, in the order it hit them (for the header); only
+  // a request served a fallback gets one.
+  readonly #served = new RequestSlot<number[]>('spillway.degradation.served')
 
   constructor(state: Degradation, config: DegradationConfig, mount: DegradationMount<Request, Response>) {
     this.state = state
@@ -157,8 +156,9 @@ export class DegradationProtocol<Request extends object, Response> {
   }
 
   #serve(request: Request, index: number): void {
-    let list = this.#served.get(request)
-    if (list === undefined) this.#served.set(request, list = [index])
+    const raw = this.#mount.raw(request)
+    let list = this.#served.get(raw)
+    if (list === undefined) this.#served.set(raw, list = [index])
     else if (list.includes(index)) return
     else list.push(index)
     this.state.recordFallback(index)

@@ -16,6 +16,7 @@ export {
   type OptionsErrorFactory
 } from './option-checks.js'
 export { PROBLEM_CONTENT_TYPE, problemDetails, retryAfterSeconds, sendRawProblem, type ProblemDetails } from './refusal.js'
+export { RequestSlot } from './request-slot.js'
 export { startTiming, timedSince, excludeFromLatency, requestStartedAt, responseOf } from './request-timing.js'
 export { PRIORITIES, PRIORITY_RANK, isPriority, type Priority } from './priority.js'
 export { ServerMeter, sharedMeter, type ServerMeterOptions } from './server-meter.js'

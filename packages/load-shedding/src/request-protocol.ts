@@ -7,7 +7,7 @@
  * `SheddingMount` built once at registration.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { excludeFromLatency, type Clock } from '@spillway/latency-window/core'
+import { RequestSlot, excludeFromLatency, type Clock } from '@spillway/latency-window/core'
 import { publishShed } from './channels.js'
 import { QUEUED, SHED_DEADLINE, type Refusal } from './decision.js'
 import type { LoadSheddingConfig } from './options.js'
@@ -45,9 +45,8 @@ export class SheddingProtocol {
   readonly #shadow: boolean
   readonly #deadlineHeader: string | undefined
   readonly #refusals: RefusalBodies
-  // When each admitted request started (the meter's clock), until its response closes. Beside the
-  // request rather than on it: a property added to an Express request costs microseconds.
-  readonly #admittedAt = new WeakMap<IncomingMessage, number>()
+  // When each admitted request started (the meter's clock), until its response closes.
+  readonly #admittedAt = new RequestSlot<number>('spillway.loadShedding.admittedAt')
   // One listener for every admitted response, reading its state from the request: no closure per request.
   readonly #releaseOnClose: (this: ServerResponse) => void
 
@@ -76,7 +75,7 @@ export class SheddingProtocol {
     this.#releaseOnClose = function releaseOnClose(this: ServerResponse): void {
       const at = admittedAt.get(this.req)
       if (at === undefined) return
-      admittedAt.delete(this.req)
+      admittedAt.clear(this.req)
       // A client that gives up is a loss signal (AIMD backs off), and must not leak its slot.
       controller.release(now() - at, !this.writableFinished || this.statusCode >= 500)
     }
@@ -84,7 +83,7 @@ export class SheddingProtocol {
 
   /** Whether this shedder already admitted the request (its front door did, or another mount of it). */
   admitted(request: IncomingMessage): boolean {
-    return this.#admittedAt.has(request)
+    return this.#admittedAt.get(request) !== undefined
   }
 
   /**
