@@ -12,9 +12,15 @@
  */
 import { IncomingMessage } from 'node:http'
 
+/** The values kept beside requests; `used` stays false in a process that never needed it (Fastify). */
+interface Beside<T> {
+  readonly map: WeakMap<object, T>
+  used: boolean
+}
+
 export class RequestSlot<T> {
   readonly #key: symbol
-  readonly #beside: WeakMap<object, T>
+  readonly #beside: Beside<T>
 
   /**
    * `shared`: the same slot for every copy of this package in the process (the name is a registered
@@ -23,23 +29,25 @@ export class RequestSlot<T> {
   constructor(name: string, shared = false) {
     this.#key = shared ? Symbol.for(name) : Symbol(name)
     if (!shared) {
-      this.#beside = new WeakMap()
+      this.#beside = { map: new WeakMap(), used: false }
       return
     }
-    const scope = globalThis as Record<symbol, WeakMap<object, T> | undefined>
-    const registry = Symbol.for(`${name}.beside`)
-    this.#beside = (scope[registry] ??= new WeakMap())
+    const scope = globalThis as Record<symbol, Beside<T> | undefined>
+    this.#beside = (scope[Symbol.for(`${name}.beside`)] ??= { map: new WeakMap(), used: false })
   }
 
   get(request: IncomingMessage): T | undefined {
-    return (request as unknown as Record<symbol, T | undefined>)[this.#key] ?? this.#beside.get(request)
+    const own = (request as unknown as Record<symbol, T | undefined>)[this.#key]
+    if (own !== undefined || !this.#beside.used) return own
+    return this.#beside.map.get(request)
   }
 
   set(request: IncomingMessage, value: T): void {
     if (Object.getPrototypeOf(request) === IncomingMessage.prototype) {
       (request as unknown as Record<symbol, T | undefined>)[this.#key] = value
     } else {
-      this.#beside.set(request, value)
+      this.#beside.used = true
+      this.#beside.map.set(request, value)
     }
   }
 
@@ -47,6 +55,6 @@ export class RequestSlot<T> {
   clear(request: IncomingMessage): void {
     const own = request as unknown as Record<symbol, T | undefined>
     if (own[this.#key] !== undefined) own[this.#key] = undefined
-    else this.#beside.delete(request)
+    else if (this.#beside.used) this.#beside.map.delete(request)
   }
 }
