@@ -14,6 +14,8 @@ const CHUNKED_END = Buffer.from('0\r\n\r\n')
  */
 export class Connection {
   readonly socket: net.Socket
+  /** Owned by one sender (a closed-loop client) rather than lent out by the pool between requests. */
+  dedicated = false
   #buffer: Buffer = Buffer.alloc(0)
   #outcome: Outcome | undefined
   #onAbandon: (() => void) | undefined
@@ -85,7 +87,7 @@ export class Connection {
     this.#onAbandon = undefined
     const reusable = !head.includes('\r\nconnection: close')
     if (!reusable) this.abort()
-    else this.#pool.release(this)
+    else if (!this.dedicated) this.#pool.release(this)
     outcome?.(status)
   }
 }
@@ -133,6 +135,14 @@ export class RawClient {
       })
     })
     await Promise.all(opened)
+  }
+
+  /** A new connection for one sender alone: it is never handed to `request()`; `close()` still ends it. */
+  open(): Connection {
+    const connection = new Connection(this, this.host, this.port)
+    connection.dedicated = true
+    this.#all.add(connection)
+    return connection
   }
 
   release(connection: Connection): void {

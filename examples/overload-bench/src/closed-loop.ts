@@ -1,0 +1,145 @@
+import { performance } from 'node:perf_hooks'
+import { seededRandom, type RequestKind } from './open-loop.js'
+import { RawClient, type Connection } from './raw-client.js'
+
+/**
+ * How a client behaves at its timeout: `reconnect` gives up, closes the connection and starts again
+ * on a new one (a browser, an SDK with a timeout); `wait` keeps waiting on the same connection
+ * (wrk), so that its next request goes out only when the late answer arrives.
+ */
+export type TimeoutBehaviour = 'reconnect' | 'wait'
+
+export interface ClosedLoopOptions {
+  host?: string
+  port: number
+  /** Concurrent clients, each with one request in flight at a time. */
+  clients: number
+  /**
+   * The clients start over this long, ms: thousands of SYNs at once overflow the server's accept
+   * backlog (511 by default), which would measure the kernel, not the server.
+   */
+  rampMs: number
+  /** How long the crowd runs after the ramp, ms; only this part is counted. */
+  durationMs: number
+  /** A client's timeout, ms. Default 1000. */
+  timeoutMs?: number
+  onTimeout?: TimeoutBehaviour
+  mix: readonly RequestKind[]
+  /** Distinct `x-user-id` values (the cohort key). Default 10 000. */
+  users?: number
+  seed?: number
+}
+
+export interface ClosedKindResult {
+  sent: number
+  /** 2xx answered within the timeout. */
+  ok: number
+  /** 503 or 429, answered. */
+  refused: number
+  /** Given up at the timeout (or answered after it, with `wait`). */
+  timedOut: number
+  errors: number
+  latenciesMs: number[]
+}
+
+export interface ClosedLoopResult {
+  clients: number
+  onTimeout: TimeoutBehaviour
+  durationMs: number
+  byKind: Record<string, ClosedKindResult>
+  /** New connections opened in the counted part (a reconnect after a timeout or a close). */
+  connects: number
+}
+
+/**
+ * A closed-loop crowd: every client sends its next request as soon as it gets any answer, a 503
+ * included (no backoff, `Retry-After` ignored, as a naive SDK or an impatient user does). Unlike the
+ * open loop, the offered load here is whatever the server's answers let through: a server that
+ * refuses fast gets asked again at once.
+ */
+export async function runClosedLoop(options: ClosedLoopOptions): Promise<ClosedLoopResult> {
+  const host = options.host ?? '127.0.0.1'
+  const timeoutMs = options.timeoutMs ?? 1000
+  const onTimeout = options.onTimeout ?? 'reconnect'
+  const users = options.users ?? 10_000
+  const random = seededRandom(options.seed ?? 1)
+  const totalWeight = options.mix.reduce((sum, kind) => sum + kind.weight, 0)
+  const byKind: Record<string, ClosedKindResult> = {}
+  for (const kind of options.mix) byKind[kind.name] = { sent: 0, ok: 0, refused: 0, timedOut: 0, errors: 0, latenciesMs: [] }
+  const pool = new RawClient(host, options.port)
+  const start = performance.now()
+  const countFrom = start + options.rampMs
+  const stopAt = countFrom + options.durationMs
+  let connects = 0
+  let running = 0
+  let allDone: () => void = () => {}
+  const finished = new Promise<void>((resolve) => { allDone = resolve })
+
+  function pick(): RequestKind {
+    let r = random() * totalWeight
+    for (const kind of options.mix) {
+      r -= kind.weight
+      if (r < 0) return kind
+    }
+    return options.mix[options.mix.length - 1] as RequestKind
+  }
+
+  function client(): void {
+    let connection: Connection | undefined
+    const next = (): void => {
+      const now = performance.now()
+      if (now >= stopAt) {
+        connection?.abort()
+        if (--running === 0) allDone()
+        return
+      }
+      if (connection === undefined || connection.closed) {
+        connection = pool.open()
+        if (now >= countFrom) connects++
+      }
+      const kind = pick()
+      const counted = now >= countFrom
+      const result = byKind[kind.name] as ClosedKindResult
+      if (counted) result.sent++
+      const user = Math.floor(random() * users)
+      let late = false
+      const timer = setTimeout(() => {
+        if (counted) result.timedOut++
+        if (onTimeout === 'wait') {
+          late = true
+          return
+        }
+        connection?.abort()
+        connection = undefined
+        next()
+      }, timeoutMs)
+      const sentAt = now
+      connection.send(`GET ${kind.path} HTTP/1.1\r\nhost: ${host}:${options.port}\r\nx-user-id: u${user}\r\n\r\n`, (status) => {
+        clearTimeout(timer)
+        if (counted && !late) {
+          if (status >= 200 && status < 300) {
+            result.ok++
+            result.latenciesMs.push(performance.now() - sentAt)
+          } else if (status === 503 || status === 429) {
+            result.refused++
+          } else {
+            result.errors++
+          }
+        }
+        next()
+      }, () => clearTimeout(timer))
+    }
+    running++
+    next()
+  }
+
+  const starts = Array.from({ length: options.clients }, (_, i) => setTimeout(client, (options.rampMs * i) / options.clients))
+  // A client that keeps waiting (`wait`) on a server that never answers would never finish: the
+  // run ends a timeout after its end whatever the clients do.
+  let cutOff: NodeJS.Timeout | undefined
+  await Promise.race([finished, new Promise<void>((resolve) => { cutOff = setTimeout(resolve, options.rampMs + options.durationMs + timeoutMs + 1000) })])
+  clearTimeout(cutOff)
+  for (const timer of starts) clearTimeout(timer)
+  pool.close()
+  return { clients: options.clients, onTimeout, durationMs: options.durationMs, byKind, connects }
+}
