@@ -9,7 +9,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { RequestSlot, excludeFromLatency, type Clock } from '@spillway/latency-window/core'
 import { publishShed } from './channels.js'
-import { QUEUED, SHED_DEADLINE, type Refusal } from './decision.js'
+import { QUEUED, SHED_DEADLINE, type Decision, type Refusal } from './decision.js'
 import type { LoadSheddingConfig } from './options.js'
 import { RefusalBodies } from './refusal-bodies.js'
 import { ShedController, type ShedControllerHooks } from './shed-controller.js'
@@ -96,22 +96,18 @@ export class SheddingProtocol {
     cohortKey: string | undefined, startedAt: number, handle: H, proceed: P
   ): boolean {
     const controller = this.controller
+    let decision: Decision
     if (this.#deadlineHeader !== undefined && controller.pastDeadline(request.headers[this.#deadlineHeader])) {
-      controller.limiter.refuse(rank, SHED_DEADLINE)
-      if (!this.#shadow) {
-        this.#refuse(mount, handle, request, response, rank, SHED_DEADLINE)
+      // Decided here, not by the threshold: in shadow mode it is counted once, as enforce mode
+      // would have refused it, and let through.
+      decision = controller.limiter.refuse(rank, SHED_DEADLINE)
+    } else {
+      decision = controller.acquire(rank, controller.cohort(cohortKey), startedAt)
+      if (decision === QUEUED) {
+        decision = controller.enqueue(rank, startedAt, { mount: mount as SheddingMount<unknown, unknown>, request, response, handle, proceed })
+        if (decision.outcome === 'refuse') this.#refuse(mount, handle, request, response, rank, decision)
         return false
       }
-      // Shadow mode: counted once, as enforce mode would have refused it, and let through.
-      publishShed(mount.subject(handle, request), rank, SHED_DEADLINE, true)
-      this.#admit(request, response, startedAt)
-      return true
-    }
-    let decision = controller.acquire(rank, controller.cohort(cohortKey), startedAt)
-    if (decision === QUEUED) {
-      decision = controller.enqueue(rank, startedAt, { mount: mount as SheddingMount<unknown, unknown>, request, response, handle, proceed })
-      if (decision.outcome === 'refuse') this.#refuse(mount, handle, request, response, rank, decision)
-      return false
     }
     if (decision.outcome === 'refuse') {
       if (!this.#shadow) {
