@@ -40,9 +40,7 @@ function endTiming(this: ServerResponse): void {
  * began, on that meter's clock.
  */
 export function startTiming(meter: ServerMeter, request: IncomingMessage, response: ServerResponse): number {
-  const known = timings.get(request)
-  if (known !== undefined) return known.startedAt ?? known.meter.now()
-  return timeFromNow(meter, request, response)
+  return timedSince(request) ?? timeFromNow(meter, request, response)
 }
 
 /**
