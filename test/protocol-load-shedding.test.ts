@@ -4,7 +4,7 @@
  * the same assertions: a mount only mounts.
  */
 import { once } from 'node:events'
-import { createServer, type Server } from 'node:http'
+import { Agent, createServer, request as httpRequest, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { loadShedding as fastifyLoadShedding, type LoadSheddingOptions } from '../packages/load-shedding/src/index.js'
@@ -20,7 +20,7 @@ interface Limiter {
   readonly limiter: { acquire(): void }
   release(rttMs: number, dropped: boolean): void
 }
-interface Mounted { base: string, limiter: Limiter, served: () => number }
+interface Mounted { base: string, limiter: Limiter, served: () => number, close: () => Promise<void> }
 /** The options both mounts take alike (no function of the framework's request). */
 type Options = Omit<LoadSheddingOptions, 'cohortKey' | 'priority' | 'front' | 'bypass'> & { bypass?: string[] }
 type Mount = (t: Test, options: Options) => Promise<Mounted>
@@ -44,7 +44,10 @@ function fastifyMount(front: boolean): Mount {
     app.get('/work', async () => { served++; return { ok: true } })
     app.get('/health', async () => { served++; return { ok: true } })
     await app.listen({ port: 0, host: '127.0.0.1' })
-    return { base: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`, limiter: app.loadShedding.limiter, served: () => served }
+    return {
+      base: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`, limiter: app.loadShedding.limiter, served: () => served,
+      close: () => app.close()
+    }
   }
 }
 
@@ -57,8 +60,15 @@ function expressMount(front: boolean): Mount {
     if (!front) app.use(shed)
     app.get('/work', (_req, res) => { served++; res.json({ ok: true }) })
     app.get('/health', (_req, res) => { served++; res.json({ ok: true }) })
-    const base = await listen(t, createServer(front ? shed.front(app) : app))
-    return { base, limiter: shed.limiter, served: () => served }
+    const server = createServer(front ? shed.front(app) : app)
+    const base = await listen(t, server)
+    return {
+      base, limiter: shed.limiter, served: () => served,
+      close: async () => {
+        shed.close()
+        await new Promise<void>((resolve) => server.close(() => resolve()))
+      }
+    }
   }
 }
 
@@ -79,6 +89,28 @@ function overload(limiter: Limiter): void {
 }
 
 const BASE: Options = { eventLoop: false, retryAfterMs: { min: 2000, max: 2000 } }
+
+interface Answer { status: number, ms: number }
+
+/** One GET over `agent` (whose sockets it reuses), timed to the end of its body. */
+function get(agent: Agent, url: string, headers: Record<string, string> = {}): Promise<Answer> {
+  const started = performance.now()
+  return new Promise((resolve, reject) => {
+    httpRequest(url, { agent, headers }, (response) => {
+      response.resume()
+      response.on('end', () => { resolve({ status: response.statusCode ?? 0, ms: performance.now() - started }) })
+    }).on('error', reject).end()
+  })
+}
+
+/** A keep-alive client pool of `sockets` connections, destroyed at the end of the test. */
+function pool(t: Test, sockets: number): Agent {
+  const agent = new Agent({ keepAlive: true, maxSockets: sockets })
+  t.teardown(() => agent.destroy())
+  return agent
+}
+
+const PACED = { afterRefusals: 2, afterMs: 0, minDelayMs: 300, maxDelayMs: 300 }
 
 for (const [name, mount] of Object.entries(MOUNTS)) {
   t.test(name, async (t) => {
@@ -160,6 +192,69 @@ for (const [name, mount] of Object.entries(MOUNTS)) {
       const again = await fetch(`${base}/work`)
       t.equal(again.status, 200)
       await again.arrayBuffer()
+    })
+
+    t.test('a connection refused again and again is answered after a delay; its first refusals are not', async (t) => {
+      const { base, limiter } = await mount(t, { ...BASE, pacing: PACED, priorityHeader: 'x-priority' })
+      overload(limiter)
+      const connection = pool(t, 1)
+      const first = [await get(connection, `${base}/work`), await get(connection, `${base}/work`)]
+      for (const answer of first) {
+        t.equal(answer.status, 503)
+        t.ok(answer.ms < 200, `a first refusal at once (${answer.ms.toFixed(0)} ms)`)
+      }
+      const held = await get(connection, `${base}/work`)
+      t.equal(held.status, 503)
+      t.ok(held.ms >= 290, `the third in a row held (${held.ms.toFixed(0)} ms)`)
+      const admitted = await get(connection, `${base}/work`, { 'x-priority': 'critical' })
+      t.equal(admitted.status, 200)
+      t.ok(admitted.ms < 200, 'an admissible request is not held')
+      const after = await get(connection, `${base}/work`)
+      t.ok(after.ms < 200, `the admitted request ended the run (${after.ms.toFixed(0)} ms)`)
+    })
+
+    t.test('pacing: false answers every refusal at once', async (t) => {
+      const { base, limiter } = await mount(t, { ...BASE, pacing: false })
+      overload(limiter)
+      const connection = pool(t, 1)
+      for (let i = 0; i < 6; i++) {
+        const answer = await get(connection, `${base}/work`)
+        t.equal(answer.status, 503)
+        t.ok(answer.ms < 200, `refusal ${i + 1} at once (${answer.ms.toFixed(0)} ms)`)
+      }
+    })
+
+    t.test('closing sends the refusals held', async (t) => {
+      const { base, limiter, close } = await mount(t, { ...BASE, pacing: { afterRefusals: 0, afterMs: 0, minDelayMs: 20_000 } })
+      overload(limiter)
+      const connection = pool(t, 1)
+      const pending = get(connection, `${base}/work`)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      const closed = close()
+      const answer = await pending
+      t.equal(answer.status, 503)
+      t.ok(answer.ms < 2000, `answered when the server closed (${answer.ms.toFixed(0)} ms), not after 20 s`)
+      await closed
+    })
+
+    t.test('a client pool whose connections carry admitted requests too is never held', async (t) => {
+      const { base, limiter } = await mount(t, { ...BASE, priorityHeader: 'x-priority' })
+      overload(limiter)
+      // Four shared connections, eight callers, three requests in ten admissible: a proxy's or an
+      // HTTP client pool's upstream connections under overload.
+      const connections = pool(t, 4)
+      const answers: Answer[] = []
+      const until = performance.now() + 1500
+      await Promise.all(Array.from({ length: 8 }, async (_, caller) => {
+        for (let i = 0; performance.now() < until; i++) {
+          const critical = (i + caller) % 10 < 3
+          answers.push(await get(connections, `${base}/work`, critical ? { 'x-priority': 'critical' } : {}))
+        }
+      }))
+      const refused = answers.filter((a) => a.status === 503)
+      t.ok(refused.length > 100 && answers.length - refused.length > 50, `${answers.length} answers, ${refused.length} refused`)
+      const slowest = Math.max(...answers.map((a) => a.ms))
+      t.ok(slowest < 200, `no answer held (slowest ${slowest.toFixed(0)} ms)`)
     })
   })
 }

@@ -3,7 +3,7 @@
  * the Fastify plugin and the Express middleware, each on a fresh server. The same cases, the same
  * assertions: a mount only mounts.
  */
-import type { IncomingHttpHeaders } from 'node:http'
+import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { PROBLEM_CONTENT_TYPE, sharedMeter, type ServerMeter } from '@spillway/latency-window/core'
@@ -24,7 +24,7 @@ interface Setup {
   /** A mount of the shared meter in front, timing every request. */
   metered?: boolean
 }
-interface Mounted { base: string, stats(): RateLimitSnapshot, meter(): ServerMeter }
+interface Mounted { base: string, stats(): RateLimitSnapshot, meter(): ServerMeter, close(): Promise<void> }
 type Mount = (t: Test, options: Options, setup?: Setup) => Promise<Mounted>
 
 const ROOT: NonNullable<Setup['routes']> = [{ path: '/' }]
@@ -40,7 +40,8 @@ const fastifyPlugin: Mount = async (t, options, { routes = ROOT, metered = false
   return {
     base: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`,
     stats: () => app.rateLimit.stats(),
-    meter: () => sharedMeter(app.server)
+    meter: () => sharedMeter(app.server),
+    close: () => app.close()
   }
 }
 
@@ -62,7 +63,7 @@ const expressMiddleware: Mount = async (t, options, { routes = ROOT, metered = f
     res.status(error.statusCode ?? 500).json({ code: error.code })
   })
   const base = await serve(t, app)
-  return { base, stats: () => limit.stats(), meter: () => sharedMeter(app) }
+  return { base, stats: () => limit.stats(), meter: () => sharedMeter(app), close: () => limit.close() }
 }
 
 const MOUNTS: Record<string, Mount> = { 'Fastify plugin': fastifyPlugin, 'Express middleware': expressMiddleware }
@@ -72,6 +73,24 @@ async function get(base: string, path = '/', headers: Record<string, string> = {
   const response = await fetch(`${base}${path}`, { headers })
   const text = await response.text()
   return { status: response.status, header: (name: string) => response.headers.get(name), json: () => JSON.parse(text) as Record<string, unknown> }
+}
+
+/** One GET over `agent` (whose one socket it reuses), timed to the end of its body. */
+function timedGet(agent: Agent, url: string): Promise<{ status: number, ms: number, body: string }> {
+  const started = performance.now()
+  return new Promise((resolve, reject) => {
+    httpRequest(url, { agent }, (response) => {
+      let body = ''
+      response.setEncoding('utf8').on('data', (chunk: string) => { body += chunk })
+      response.on('end', () => { resolve({ status: response.statusCode ?? 0, ms: performance.now() - started, body }) })
+    }).on('error', reject).end()
+  })
+}
+
+function oneConnection(t: Test): Agent {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+  t.teardown(() => agent.destroy())
+  return agent
 }
 
 for (const [name, mount] of Object.entries(MOUNTS)) {
@@ -175,6 +194,50 @@ for (const [name, mount] of Object.entries(MOUNTS)) {
       t.not(meter.measuredBy, undefined, 'the meter mount in front times')
       t.equal(meter.latency.count, 1, 'the admitted request only')
       t.match(metered.stats(), { allowed: 1, limited: 2 })
+    })
+
+    t.test('a client that keeps coming back after its 429 is answered more slowly; its first 429s are not', async (t) => {
+      const { base, stats } = await mount(t, {
+        capacity: 1, refillPerSecond: 0.01, now: still, pacing: { afterRefusals: 2, afterMs: 0, minDelayMs: 300, maxDelayMs: 300 }
+      })
+      const connection = oneConnection(t)
+      t.equal((await timedGet(connection, `${base}/`)).status, 200)
+      for (let i = 0; i < 2; i++) {
+        const refused = await timedGet(connection, `${base}/`)
+        t.equal(refused.status, 429)
+        t.ok(refused.ms < 200, `429 number ${i + 1} at once (${refused.ms.toFixed(0)} ms)`)
+      }
+      const held = await timedGet(connection, `${base}/`)
+      t.equal(held.status, 429)
+      t.ok(held.ms >= 290, `the third in a row held (${held.ms.toFixed(0)} ms)`)
+      t.equal((JSON.parse(held.body) as { status: number }).status, 429, 'with its problem details')
+      t.match(stats(), { allowed: 1, limited: 3 })
+    })
+
+    t.test('pacing: false answers every 429 at once', async (t) => {
+      const { base } = await mount(t, { capacity: 1, refillPerSecond: 0.01, now: still, pacing: false })
+      const connection = oneConnection(t)
+      await timedGet(connection, `${base}/`)
+      for (let i = 0; i < 6; i++) {
+        const refused = await timedGet(connection, `${base}/`)
+        t.equal(refused.status, 429)
+        t.ok(refused.ms < 200, `429 number ${i + 1} at once (${refused.ms.toFixed(0)} ms)`)
+      }
+    })
+
+    t.test('closing sends the 429s held', async (t) => {
+      const { base, close } = await mount(t, {
+        capacity: 1, refillPerSecond: 0.01, now: still, pacing: { afterRefusals: 0, afterMs: 0, minDelayMs: 20_000 }
+      })
+      const connection = oneConnection(t)
+      await timedGet(connection, `${base}/`)
+      const pending = timedGet(connection, `${base}/`)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      const closed = close()
+      const answer = await pending
+      t.equal(answer.status, 429)
+      t.ok(answer.ms < 2000, `answered on close (${answer.ms.toFixed(0)} ms), not after 20 s`)
+      await closed
     })
   })
 }

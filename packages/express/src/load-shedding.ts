@@ -162,7 +162,7 @@ export function loadShedding(input: ExpressLoadSheddingOptions = {}): LoadSheddi
     update: () => controller.update(),
     limiter,
     close(): void {
-      controller.stop()
+      protocol.stop()
       meter.close()
     }
   })

@@ -39,7 +39,7 @@ export interface RateLimitMiddleware extends RequestHandler {
   readonly degraded: boolean
   /** Settles once a Redis this middleware connects to itself (a URL) is ready, or after 2 s. */
   readonly ready: Promise<void>
-  /** Closes the store (and a Redis client it created itself; never yours). */
+  /** Sends the 429s held by pacing, and closes the store (and a Redis client it created itself; never yours). */
   close(): Promise<void>
 }
 
@@ -85,7 +85,10 @@ export function rateLimit(input: ExpressRateLimitOptions = {}): RateLimitMiddlew
     ? limitWith(limiter.prepare('*', options))
     : function spillwayRateLimitOff(_request, _response, next) { next() }
   const handle = Object.assign(middleware, {
-    route, ready, stats: () => limiter.stats.snapshot(), close: () => limiter.close(), store: limiter.synchronous ? 'memory' as const : 'redis' as const
+    route, ready, stats: () => limiter.stats.snapshot(), close: () => {
+      protocol.pacer?.flush()
+      return limiter.close()
+    }, store: limiter.synchronous ? 'memory' as const : 'redis' as const
   })
   // A getter: Object.assign would copy the value once.
   return Object.defineProperty(handle, 'degraded', { get: () => limiter.stats.degraded, enumerable: true }) as RateLimitMiddleware

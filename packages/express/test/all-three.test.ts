@@ -17,7 +17,9 @@ function mountAll(t: Test, load: { value: number }, now?: () => number) {
   const app = express()
   const shed = loadShedding({
     intervalMs: 60_000, eventLoop: false, signals: { test: () => load.value },
-    gradient2: { initialLimit: 1000 }, maxQueueMs: { high: 1e6, normal: 1e6, low: 1e6 }
+    gradient2: { initialLimit: 1000 }, maxQueueMs: { high: 1e6, normal: 1e6, low: 1e6 },
+    // Steps of eight requests at once, refused and back within milliseconds: not what this case is about.
+    pacing: false
   })
   const limit = rateLimit({ capacity: 1000, refillPerSecond: 1000, logger: silent })
   const degrade = degradation({

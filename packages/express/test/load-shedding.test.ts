@@ -22,6 +22,8 @@ async function build(t: Test, options: ExpressLoadSheddingOptions = {}, load = {
     signals: { test: () => load.value },
     gradient2: { initialLimit: 1000 },
     maxQueueMs: { high: 1e6, normal: 1e6, low: 1e6 },
+    // These cases count refusals step by step; pacing's own cases are in the protocol tests.
+    pacing: false,
     ...options
   })
   t.teardown(() => shed.close())

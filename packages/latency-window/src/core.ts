@@ -10,6 +10,7 @@ export {
   checkOneOf,
   checkBoolean,
   checkOptionsObject,
+  checkKnownKeys,
   optionMessage,
   describeValue,
   type NumberRule,
@@ -17,6 +18,9 @@ export {
 } from './option-checks.js'
 export { PROBLEM_CONTENT_TYPE, problemDetails, retryAfterSeconds, sendRawProblem, type ProblemDetails } from './refusal.js'
 export { RequestSlot } from './request-slot.js'
+export {
+  RefusalPacer, normalizeRefusalPacing, TICK_MS, type RefusalPacingOptions, type RefusalPacingSettings, type HeldRefusal, type PacerTimers
+} from './refusal-pacer.js'
 export { startTiming, timedSince, excludeFromLatency, requestStartedAt, responseOf } from './request-timing.js'
 export { PRIORITIES, PRIORITY_RANK, isPriority, type Priority } from './priority.js'
 export { ServerMeter, sharedMeter, type ServerMeterOptions } from './server-meter.js'

@@ -82,3 +82,14 @@ export function checkOptionsObject<T extends object>(
   }
   return value as Partial<T>
 }
+
+/** Every key of `given` is one of `known`: a misspelt option fails rather than falling back to its default. */
+export function checkKnownKeys(
+  option: string, given: object, known: readonly string[], fail: OptionsErrorFactory = coreError
+): void {
+  for (const key of Object.keys(given)) {
+    if (!known.includes(key)) {
+      throw fail(`${option}.${key} is not an option; ${option} takes ${known.join(', ')}`)
+    }
+  }
+}

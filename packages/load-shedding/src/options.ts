@@ -1,6 +1,6 @@
 import {
   PRIORITIES, PRIORITY_RANK, checkBoolean, checkFunction, checkNumber, checkOneOf, checkOptionsObject, describeValue,
-  isPriority, optionMessage, type Priority
+  isPriority, normalizeRefusalPacing, optionMessage, type Priority, type RefusalPacingOptions, type RefusalPacingSettings
 } from '@spillway/latency-window/core'
 import type { IncomingMessage } from 'node:http'
 import type { AimdLimitOptions } from './aimd-limit.js'
@@ -79,6 +79,13 @@ export interface SheddingOptions<Req> {
   statusCode?: 503 | 429
   /** Retry-After range: `min` when barely shedding, `max` when shedding everything, jittered ±50%, ms. Default 1000 / 10000. */
   retryAfterMs?: { min?: number, max?: number }
+  /**
+   * Refusal pacing (see the README): on a connection refused `afterRefusals` times in a row, the
+   * next refusals are held for a jittered `minDelayMs`–`maxDelayMs` before they are sent, so that
+   * clients that retry at once cannot spend the CPU on refusals. At most `maxHeld` are held;
+   * `false` turns it off. Default `{ afterRefusals: 1, minDelayMs: 250, maxDelayMs: 750, maxHeld: 10000 }`.
+   */
+  pacing?: boolean | RefusalPacingOptions
   /** A header carrying the client's absolute deadline (Unix epoch ms); a request read after it is dropped. Default none. */
   deadlineHeader?: string
   /** User signals: ratios where ≥ 1 means overloaded (heap, pool wait…). Default none. */
@@ -113,6 +120,7 @@ export interface LoadSheddingConfig<Req> {
   statusCode: 503 | 429
   minRetryAfterMs: number
   maxRetryAfterMs: number
+  pacing: RefusalPacingSettings | undefined
   deadlineHeader: string | undefined
   signals: Record<string, LoadSignal>
   statusRoute: string | undefined
@@ -194,6 +202,7 @@ export function normalizeOptions<Req>(input: unknown): Readonly<LoadSheddingConf
     statusCode,
     minRetryAfterMs,
     maxRetryAfterMs,
+    pacing: normalizeRefusalPacing('pacing', options.pacing, failOption),
     deadlineHeader: checkHeaderName('deadlineHeader', options.deadlineHeader),
     signals: checkedSignals,
     statusRoute: statusRoute === false ? undefined : statusRoute

@@ -94,8 +94,13 @@ const spillwayLoadShedding: FastifyPluginAsync<LoadSheddingOptions> = async func
     if (front !== undefined) installFrontDoor(fastify.server, protocol, frontRoutes, config, front.cohortKey)
     done()
   })
+  // Before the server waits for its connections to end: a held refusal would keep one open.
+  fastify.addHook('preClose', function sendHeldRefusals(done) {
+    protocol.pacer?.flush()
+    done()
+  })
   fastify.addHook('onClose', function stopLoadShedding(_instance, done) {
-    controller.stop()
+    protocol.stop()
     done()
   })
 

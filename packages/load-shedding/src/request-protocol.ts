@@ -7,7 +7,7 @@
  * `SheddingMount` built once at registration.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { RequestSlot, excludeFromLatency, type Clock } from '@spillway/latency-window/core'
+import { RefusalPacer, RequestSlot, excludeFromLatency, type Clock, type HeldRefusal } from '@spillway/latency-window/core'
 import { publishShed } from './channels.js'
 import { QUEUED, SHED_DEADLINE, type Decision, type Refusal } from './decision.js'
 import type { LoadSheddingConfig } from './options.js'
@@ -39,12 +39,28 @@ interface Waiting {
 
 export type SheddingHooks = Omit<ShedControllerHooks, 'queued'>
 
+/** A refusal the pacer holds: allocated only for one that is held. */
+class HeldShedRefusal<H> implements HeldRefusal {
+  constructor(
+    readonly mount: SheddingMount<H, unknown>, readonly handle: H, readonly request: IncomingMessage, readonly response: ServerResponse,
+    readonly status: number, readonly retryAfterSeconds: number, readonly body: string, readonly bodyLength: string
+  ) {}
+
+  release(): void {
+    // The client that gave up while it was held has nobody to answer.
+    if (this.response.destroyed) return
+    this.mount.send(this.handle, this.response, this.status, this.retryAfterSeconds, this.body, this.bodyLength)
+  }
+}
+
 export class SheddingProtocol {
   readonly controller: ShedController<Waiting>
   readonly #now: Clock
   readonly #shadow: boolean
   readonly #deadlineHeader: string | undefined
   readonly #refusals: RefusalBodies
+  /** Holds refusals to connections that keep coming back; undefined when pacing is off. */
+  readonly pacer: RefusalPacer | undefined
   // When each admitted request started (the meter's clock), until its response closes.
   readonly #admittedAt = new RequestSlot<number>('spillway.loadShedding.admittedAt')
   // One listener for every admitted response, reading its state from the request: no closure per request.
@@ -55,6 +71,8 @@ export class SheddingProtocol {
     this.#shadow = config.mode === 'shadow'
     this.#deadlineHeader = config.deadlineHeader
     this.#refusals = new RefusalBodies(config.statusCode, config.minRetryAfterMs, config.maxRetryAfterMs)
+    // Real time, whatever clock the meter was given: a held refusal must go out.
+    this.pacer = config.pacing === undefined ? undefined : new RefusalPacer(config.pacing)
     this.controller = new ShedController<Waiting>(config, {
       ...hooks,
       queued: {
@@ -127,8 +145,22 @@ export class SheddingProtocol {
     excludeFromLatency(request)
     publishShed(mount.subject(handle, request), rank, refusal, false)
     const refusals = this.#refusals
-    mount.send(handle, response, refusals.statusCode, refusals.retryAfterSeconds(this.controller.limiter.pressure),
-      refusals.body(refusal), refusals.bodyLength(refusal))
+    const status = refusals.statusCode
+    const retryAfter = refusals.retryAfterSeconds(this.controller.limiter.pressure)
+    const body = refusals.body(refusal)
+    const bodyLength = refusals.bodyLength(refusal)
+    const pacer = this.pacer
+    if (pacer !== undefined && pacer.refused(request)) {
+      pacer.hold(new HeldShedRefusal(mount, handle, request, response, status, retryAfter, body, bodyLength))
+      return
+    }
+    mount.send(handle, response, status, retryAfter, body, bodyLength)
+  }
+
+  /** Stops the control loop and sends every held refusal (the server is closing). */
+  stop(): void {
+    this.controller.stop()
+    this.pacer?.flush()
   }
 
   /**
@@ -139,6 +171,7 @@ export class SheddingProtocol {
    */
   #admit(request: IncomingMessage, response: ServerResponse, at: number): void {
     this.#admittedAt.set(request, at)
+    this.pacer?.served(request)
     response.on('close', this.#releaseOnClose)
   }
 }

@@ -5,7 +5,8 @@
  * plugin states them with Fastify's, `@spillway/express` with Express's.
  */
 import {
-  checkBoolean, checkFunction, checkNumber, checkOneOf, checkOptionsObject, optionMessage, type Clock
+  checkBoolean, checkFunction, checkNumber, checkOneOf, checkOptionsObject, normalizeRefusalPacing, optionMessage, type Clock,
+  type RefusalPacingOptions, type RefusalPacingSettings
 } from '@spillway/latency-window/core'
 import { failOption } from './errors.js'
 import { defaultKey, type KeyGenerator } from './keys.js'
@@ -61,6 +62,13 @@ export interface RateLimitOptions<Req, Res> extends RouteRateLimitOptions<Req> {
   hook?: 'onRequest' | 'preHandler'
   errorResponseBuilder?: (request: Req, context: LimitedContext) => unknown
   onLimited?: (request: Req, response: Res, context: LimitedContext) => void
+  /**
+   * Refusal pacing: on a connection refused `afterRefusals` times in a row over `afterMs` (a
+   * client that ignores Retry-After), the next 429s are held for a jittered `minDelayMs`–`maxDelayMs`
+   * before they are sent. `false` turns it off.
+   * Default `{ afterRefusals: 3, afterMs: 250, minDelayMs: 250, maxDelayMs: 750, maxHeld: 10000 }`.
+   */
+  pacing?: boolean | RefusalPacingOptions
   /** Monotonic clock in ms for the memory store; inject one in tests. Redis uses its own. */
   now?: Clock
 }
@@ -87,6 +95,7 @@ export interface NormalizedOptions<Req, Res> extends RouteSettings<Req> {
   readonly hook: 'onRequest' | 'preHandler'
   readonly errorResponseBuilder: RateLimitOptions<Req, Res>['errorResponseBuilder']
   readonly onLimited: RateLimitOptions<Req, Res>['onLimited']
+  readonly pacing: RefusalPacingSettings | undefined
   readonly now: Clock | undefined
 }
 
@@ -122,6 +131,7 @@ export function normalizeOptions<Req, Res>(input: unknown): NormalizedOptions<Re
     onLimited: options.onLimited === undefined
       ? undefined
       : checkFunction<NonNullable<RateLimitOptions<Req, Res>['onLimited']>>('onLimited', options.onLimited, failOption),
+    pacing: normalizeRefusalPacing('pacing', options.pacing, failOption),
     now: options.now === undefined ? undefined : checkFunction<Clock>('now', options.now, failOption)
   }
   const settings: NormalizedOptions<Req, Res> = { ...plugin, ...normalizePolicies(options, '', '', new PolicySlots()) }

@@ -81,6 +81,11 @@ const spillwayRateLimitPlugin: FastifyPluginAsync<RateLimitOptions> = async func
     addHook(routeOptions, options.hook, limitHook(protocol, limiter.prepare(id, settings)))
   })
 
+  // Before the server waits for its connections to end: a held 429 would keep one open.
+  fastify.addHook('preClose', function sendHeldRefusals(done) {
+    protocol.pacer?.flush()
+    done()
+  })
   fastify.addHook('onClose', async () => {
     await limiter.close()
   })

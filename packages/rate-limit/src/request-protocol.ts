@@ -15,7 +15,9 @@
  * 429), the Express middleware's through Node's response and `res.send`.
  */
 import type { IncomingMessage } from 'node:http'
-import { excludeFromLatency, retryAfterSeconds, type ProblemDetails } from '@spillway/latency-window/core'
+import {
+  RefusalPacer, excludeFromLatency, monotonicNow, retryAfterSeconds, type HeldRefusal, type ProblemDetails
+} from '@spillway/latency-window/core'
 import { RateLimitCostError } from './errors.js'
 import { storeKey } from './keys.js'
 import type { Decision } from './policy.js'
@@ -40,8 +42,25 @@ export interface RateLimitMount<Req, Res, Next> extends HeaderWriter<Res> {
   sendBody(response: Res, body: unknown): void
 }
 
+/** A 429 the pacer holds, its body already built: allocated only for one that is held. */
+class HeldRateLimitRefusal<Res> implements HeldRefusal {
+  constructor(
+    readonly request: IncomingMessage, readonly mount: RateLimitMount<unknown, Res, unknown>, readonly response: Res,
+    readonly body: unknown, readonly built: boolean
+  ) {}
+
+  release(): void {
+    // The client that gave up while it was held has nobody to answer.
+    if (this.request.socket?.destroyed === true) return
+    if (this.built) this.mount.sendBody(this.response, this.body)
+    else this.mount.sendProblem(this.response, this.body as ProblemDetails)
+  }
+}
+
 export class RateLimitProtocol<Req, Res, Next> {
   readonly limiter: RateLimiter<Req, Res>
+  /** Holds 429s to connections that keep coming back; undefined when pacing is off. */
+  readonly pacer: RefusalPacer | undefined
   readonly #mount: RateLimitMount<Req, Res, Next>
   readonly #maxKeyLength: number
 
@@ -49,6 +68,9 @@ export class RateLimitProtocol<Req, Res, Next> {
     this.limiter = limiter
     this.#mount = mount
     this.#maxKeyLength = limiter.options.maxKeyLength
+    const { pacing } = limiter.options
+    // Real time, whatever clock the store was given: a held 429 must go out.
+    this.pacer = pacing === undefined ? undefined : new RefusalPacer(pacing, monotonicNow)
   }
 
   /** Decides one request on a route the limiter prepared at registration. */
@@ -75,17 +97,28 @@ export class RateLimitProtocol<Req, Res, Next> {
     limiter.writeHeaders(response, mount, route, decision)
     if (decision.allowed) {
       limiter.admitted()
+      this.pacer?.served(mount.rawRequest(request))
       return mount.proceed(next)
     }
     const seconds = retryAfterSeconds(decision.retryAfterMs)
     const context = limiter.refused(route, key, decision, seconds)
+    const rawRequest = mount.rawRequest(request)
     // A refusal in microseconds would drag the shared latency figures down.
-    excludeFromLatency(mount.rawRequest(request))
+    excludeFromLatency(rawRequest)
     const { onLimited, errorResponseBuilder } = limiter.options
     if (onLimited !== undefined) onLimited(request, response, context)
     mount.refuse(response, seconds)
-    if (errorResponseBuilder !== undefined) mount.sendBody(response, errorResponseBuilder(request, context))
-    else mount.sendProblem(response, limiter.problem(context))
+    // Built now, on the request's stack, where the framework catches what the user's builder throws.
+    const built = errorResponseBuilder !== undefined
+    const body = built ? errorResponseBuilder(request, context) : limiter.problem(context)
+    const pacer = this.pacer
+    if (pacer !== undefined && pacer.refused(rawRequest)) {
+      pacer.hold(new HeldRateLimitRefusal(rawRequest, mount as RateLimitMount<unknown, Res, unknown>, response, body, built))
+    } else if (built) {
+      mount.sendBody(response, body)
+    } else {
+      mount.sendProblem(response, body as ProblemDetails)
+    }
   }
 
   /**
