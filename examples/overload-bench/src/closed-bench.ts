@@ -109,11 +109,12 @@ function row(target: string, result: ClosedLoopResult, health: HealthChecksResul
   const highShare = high === undefined || high.sent === 0 ? 0 : high.ok / high.sent
   const okPerSecond = perSecond(sum((k) => k.ok))
   const healthShare = health.sent === 0 ? '–' : `${(100 * health.ok / health.sent).toFixed(1)}%`
+  const healthP99 = health.latenciesMs.length === 0 ? '–' : `${quantile(health.latenciesMs, 0.99).toFixed(0)} ms`
   const phases = slow ? ` ${goodputByPhase(result).map((g) => g.toFixed(0)).join(' / ')} |` : ''
   return `| ${target} | ${result.clients} | ${okPerSecond.toFixed(0)} | ${(100 * okPerSecond / capacityPerSecond).toFixed(1)}% |${phases} ` +
     `${perSecond(high?.ok ?? 0).toFixed(0)} (${(100 * highShare).toFixed(1)}% of its requests) | ${quantile(high?.latenciesMs ?? [], 0.99).toFixed(0)} ms | ` +
     `${perSecond(sum((k) => k.refused)).toFixed(0)} | ${perSecond(sum((k) => k.timedOut)).toFixed(0)} | ${perSecond(result.connects).toFixed(0)} | ` +
-    `${perSecond(sum((k) => k.errors)).toFixed(0)} | ${healthShare} | ${quantile(health.latenciesMs, 0.99).toFixed(0)} ms |`
+    `${perSecond(sum((k) => k.errors)).toFixed(0)} | ${healthShare} | ${healthP99} |`
 }
 
 /** One crowd against one server: the health checks and the slow database lined up with the counted part. */

@@ -97,6 +97,7 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<ClosedL
 
   function client(): void {
     let connection: Connection | undefined
+    let arrived = false
     const next = (): void => {
       const now = performance.now()
       if (now >= stopAt) {
@@ -105,8 +106,10 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<ClosedL
         return
       }
       if (connection === undefined || connection.closed) {
+        // A client's first connection is its arrival, not a reconnect (with no ramp it falls in the counted part).
+        if (arrived && now >= countFrom) connects++
+        arrived = true
         connection = pool.open()
-        if (now >= countFrom) connects++
       }
       const kind = pick()
       const counted = now >= countFrom
