@@ -50,14 +50,15 @@ async function serveFastify(): Promise<void> {
     ...(logFile === undefined || logFile === '' ? {} : { logFile })
   })
   if (database !== undefined) {
-    process.on('message', (message: Partial<SlowDatabaseMessage>) => {
-      if (typeof message.slowFactor === 'number' && message.slowFactor > 0) database.slowFactor = message.slowFactor
+    process.on('message', (message: unknown) => {
+      const slowFactor = (message as Partial<SlowDatabaseMessage> | null)?.slowFactor
+      if (typeof slowFactor === 'number' && slowFactor > 0) database.slowFactor = slowFactor
     })
   }
   traceControlSteps()
-  // The same generous accept backlog for every target, so that none loses requests to SYN drops:
-  // a closed-loop crowd of thousands reconnects in bursts after its timeouts. Linux caps it at
-  // net.core.somaxconn (4096 by default since Linux 5.4).
+  // The same generous accept backlog for every Fastify target (the Express ones listen with 2048), so
+  // that none loses requests to SYN drops: a closed-loop crowd of thousands reconnects in bursts
+  // after its timeouts. Linux caps it at net.core.somaxconn (4096 by default since Linux 5.4).
   await app.listen({ port: 0, host: '127.0.0.1', backlog: 4096 })
   const address = app.server.address()
   process.send?.({ port: typeof address === 'object' && address !== null ? address.port : 0 })
