@@ -7,7 +7,8 @@
  *
  *   pnpm bench:overload            full run (~4 min)
  *   pnpm bench:overload --quick    short steps (~2 min)
- *   … --scenario cpu|io  --target spillway,unprotected
+ *   … --scenario cpu,io,pg  --target spillway,unprotected
+ *   … --log   the target servers with Fastify's request logging on (into a temporary file)
  *   … --framework express   the same scenarios as Express apps: unprotected, express-rate-limit, spillway
  *                           (@spillway/express's loadShedding mounted first), spillway-front (the same
  *                           shedder in front of Express), capacity measured on unprotected Express
@@ -15,9 +16,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { EXPRESS_TARGETS, parseFramework, scenariosFor } from './frameworks.js'
+import { createClient, measureCapacity, quantile, runOpenLoop, type PhaseResult, type RequestKind } from './open-loop.js'
+import { withPostgresFallback } from './postgres-fallback.js'
+import { DATABASE_URL } from './postgres-pool.js'
+import { LOGGING_NOTE, RequestLogs } from './request-log.js'
 import { calibrateCpuWork, SCENARIOS, TARGETS, type Scenario, type Target } from './scenario-app.js'
 import { forkServer, killServers, type ServerChild } from './server-child.js'
-import { createClient, measureCapacity, quantile, runOpenLoop, type PhaseResult, type RequestKind } from './open-loop.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const args = process.argv.slice(2)
@@ -26,16 +31,16 @@ const flag = (name: string): string | undefined => {
   return i === -1 ? undefined : args[i + 1]
 }
 if (args.includes('--help')) {
-  console.log('usage: bench [--quick] [--framework fastify|express] [--scenario cpu,io] [--target unprotected,under-pressure,spillway,spillway-front] [--step-ms 5000]')
+  console.log('usage: bench [--quick] [--framework fastify|express] [--scenario cpu,io,pg] [--target unprotected,under-pressure,spillway,spillway-front] [--step-ms 5000] [--log]')
   console.log('       Express targets: unprotected, express-rate-limit, spillway, spillway-front')
   process.exit(0)
 }
 const quick = args.includes('--quick')
-const scenarios = (flag('--scenario')?.split(',') ?? SCENARIOS) as Scenario[]
-const framework = flag('--framework') ?? 'fastify'
-if (framework !== 'fastify' && framework !== 'express') throw new Error(`--framework must be fastify or express, got ${framework}`)
-/** The Express targets (served by packages/express/bench/scenario-app.ts). */
-const EXPRESS_TARGETS = ['unprotected', 'express-rate-limit', 'spillway', 'spillway-front'] as const
+const framework = parseFramework(flag('--framework'))
+const scenarios = await withPostgresFallback(scenariosFor(framework, (flag('--scenario')?.split(',') ?? SCENARIOS) as Scenario[]), DATABASE_URL)
+const logging = args.includes('--log')
+if (logging && framework === 'express') throw new Error('--log turns on Fastify\'s request logging; the Express targets have none')
+const logs = logging ? new RequestLogs() : undefined
 const targets = (flag('--target')?.split(',') ?? (framework === 'express' ? EXPRESS_TARGETS : TARGETS)) as Target[]
 const stepMs = Number(flag('--step-ms') ?? (quick ? 2500 : 5000))
 const recoveryMs = quick ? 3000 : 4000
@@ -53,7 +58,8 @@ const HEALTH_PER_SECOND = 20
 async function startServer(
   scenario: Scenario, target: Target, cpuIterations: number, capacityPerSecond = 0
 ): Promise<ServerChild> {
-  return forkServer(join(here, 'server-process.ts'), [scenario, target, String(cpuIterations), framework, String(capacityPerSecond)],
+  const logFile = logs?.fileFor(`${scenario}-${target}`) ?? ''
+  return forkServer(join(here, 'server-process.ts'), [scenario, target, String(cpuIterations), framework, String(capacityPerSecond), logFile],
     { name: `server ${scenario}/${target}` })
 }
 
@@ -123,7 +129,8 @@ async function runScenario(scenario: Scenario, cpuIterations: number): Promise<S
   await base.stop()
   const unloadedLatencies = Object.values(unloadedPhase!.byKind).flatMap((k) => k.latenciesMs)
   const unloaded = { p50Ms: quantile(unloadedLatencies, 0.5), p99Ms: quantile(unloadedLatencies, 0.99) }
-  console.log(`\n## ${scenario}: capacity ${capacityPerSecond.toFixed(0)}/s, unloaded p50 ${unloaded.p50Ms.toFixed(1)} ms, p99 ${unloaded.p99Ms.toFixed(1)} ms`)
+  console.log(`\n## ${scenario}: capacity ${capacityPerSecond.toFixed(0)}/s, unloaded p50 ${unloaded.p50Ms.toFixed(1)} ms, p99 ${unloaded.p99Ms.toFixed(1)} ms` +
+    (logs === undefined ? '' : ` — ${LOGGING_NOTE}, the capacity run's included`))
 
   const summaries: TargetSummary[] = []
   for (const target of targets) {
@@ -193,7 +200,7 @@ async function runScenario(scenario: Scenario, cpuIterations: number): Promise<S
 const pct = (part: number, whole: number): string => (whole === 0 ? '–' : `${((100 * part) / whole).toFixed(1)}%`)
 
 function printTarget(_scenario: Scenario, summary: TargetSummary, _unloadedP99: number): void {
-  console.log(`\n### ${summary.target}`)
+  console.log(`\n### ${summary.target}${logs === undefined ? '' : ` (${LOGGING_NOTE})`}`)
   console.log('| load | offered/s | goodput/s | of capacity | high ok | high p50/p99 ms | normal ok | low ok | shed h/n/l | timed out | health ok |')
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
   for (const step of summary.steps) {
@@ -210,7 +217,7 @@ function printTarget(_scenario: Scenario, summary: TargetSummary, _unloadedP99: 
 }
 
 function markdown(results: ScenarioSummary[], cpuIterations: number): string {
-  const lines = [`# Overload benchmark (${framework})`, '', `Node ${process.version}, ${quick ? 'quick' : 'full'} run, step ${stepMs} ms, client timeout ${TIMEOUT_MS} ms, CPU work ${cpuIterations} iterations (~2 ms), ${new Date().toISOString()}`, '']
+  const lines = [`# Overload benchmark (${framework})${logs === undefined ? '' : ` — ${LOGGING_NOTE}`}`, '', `Node ${process.version}, ${quick ? 'quick' : 'full'} run, step ${stepMs} ms, client timeout ${TIMEOUT_MS} ms, CPU work ${cpuIterations} iterations (~2 ms), ${new Date().toISOString()}`, '']
   for (const scenario of results) {
     lines.push(`## ${scenario.scenario}: capacity ${scenario.capacityPerSecond.toFixed(0)}/s, unloaded p99 ${scenario.unloaded.p99Ms.toFixed(1)} ms`, '')
     lines.push('| target | load | goodput/s | of capacity | high ok | high p99 ms | normal ok | low ok | shed h/n/l | timed out | health ok |')
@@ -239,11 +246,12 @@ try {
   for (const scenario of scenarios) results.push(await runScenario(scenario, cpuIterations))
 } finally {
   killServers()
+  logs?.remove()
 }
 const outDir = join(here, '..', 'report')
 mkdirSync(outDir, { recursive: true })
 const stamp = new Date().toISOString().replace(/[:.]/g, '-')
-writeFileSync(join(outDir, `overload-${stamp}.json`), JSON.stringify({ framework, quick, stepMs, cpuIterations, results }, null, 2))
+writeFileSync(join(outDir, `overload-${stamp}.json`), JSON.stringify({ framework, quick, stepMs, cpuIterations, requestLogging: logging, results }, null, 2))
 const md = markdown(results, cpuIterations)
 writeFileSync(join(outDir, 'latest.md'), md)
 console.log(`\nwrote ${join(outDir, `overload-${stamp}.json`)} and latest.md`)

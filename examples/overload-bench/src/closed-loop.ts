@@ -16,11 +16,16 @@ export interface ClosedLoopOptions {
   clients: number
   /**
    * The clients start over this long, ms: thousands of SYNs at once overflow the server's accept
-   * backlog (511 by default), which would measure the kernel, not the server.
+   * backlog (511 by default, and never more than net.core.somaxconn), and a dropped SYN is retried
+   * only a second later, past the client's timeout: that would measure the kernel, not the server.
    */
   rampMs: number
   /** How long the crowd runs after the ramp, ms; only this part is counted. */
   durationMs: number
+  /** Called when the counted part starts (the ramp is over), to line other events up with it. */
+  onCountStart?: () => void
+  /** Width of `okTimeline`'s buckets, ms. Default 100. */
+  bucketMs?: number
   /** A client's timeout, ms. Default 1000. */
   timeoutMs?: number
   onTimeout?: TimeoutBehaviour
@@ -49,6 +54,9 @@ export interface ClosedLoopResult {
   byKind: Record<string, ClosedKindResult>
   /** New connections opened in the counted part (a reconnect after a timeout or a close). */
   connects: number
+  /** 2xx answered within the timeout per `bucketMs`, by when they were answered, from the counted part's start. */
+  okTimeline: number[]
+  bucketMs: number
 }
 
 /**
@@ -66,10 +74,13 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<ClosedL
   const totalWeight = options.mix.reduce((sum, kind) => sum + kind.weight, 0)
   const byKind: Record<string, ClosedKindResult> = {}
   for (const kind of options.mix) byKind[kind.name] = { sent: 0, ok: 0, refused: 0, timedOut: 0, errors: 0, latenciesMs: [] }
+  const bucketMs = options.bucketMs ?? 100
+  const okTimeline: number[] = new Array<number>(Math.ceil(options.durationMs / bucketMs)).fill(0)
   const pool = new RawClient(host, options.port)
   const start = performance.now()
   const countFrom = start + options.rampMs
   const stopAt = countFrom + options.durationMs
+  const countStart = options.onCountStart === undefined ? undefined : setTimeout(options.onCountStart, options.rampMs)
   let connects = 0
   let running = 0
   let allDone: () => void = () => {}
@@ -86,6 +97,7 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<ClosedL
 
   function client(): void {
     let connection: Connection | undefined
+    let arrived = false
     const next = (): void => {
       const now = performance.now()
       if (now >= stopAt) {
@@ -94,8 +106,10 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<ClosedL
         return
       }
       if (connection === undefined || connection.closed) {
+        // A client's first connection is its arrival, not a reconnect (with no ramp it falls in the counted part).
+        if (arrived && now >= countFrom) connects++
+        arrived = true
         connection = pool.open()
-        if (now >= countFrom) connects++
       }
       const kind = pick()
       const counted = now >= countFrom
@@ -118,8 +132,11 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<ClosedL
         clearTimeout(timer)
         if (counted && !late) {
           if (status >= 200 && status < 300) {
+            const answeredAt = performance.now()
             result.ok++
-            result.latenciesMs.push(performance.now() - sentAt)
+            result.latenciesMs.push(answeredAt - sentAt)
+            const bucket = Math.floor((answeredAt - countFrom) / bucketMs)
+            if (bucket < okTimeline.length) okTimeline[bucket] = (okTimeline[bucket] ?? 0) + 1
           } else if (status === 503 || status === 429) {
             result.refused++
           } else {
@@ -139,7 +156,8 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<ClosedL
   let cutOff: NodeJS.Timeout | undefined
   await Promise.race([finished, new Promise<void>((resolve) => { cutOff = setTimeout(resolve, options.rampMs + options.durationMs + timeoutMs + 1000) })])
   clearTimeout(cutOff)
+  clearTimeout(countStart)
   for (const timer of starts) clearTimeout(timer)
   pool.close()
-  return { clients: options.clients, onTimeout, durationMs: options.durationMs, byKind, connects }
+  return { clients: options.clients, onTimeout, durationMs: options.durationMs, byKind, connects, okTimeline, bucketMs }
 }

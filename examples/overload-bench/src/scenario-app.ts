@@ -1,13 +1,17 @@
 import underPressure from '@fastify/under-pressure'
 import loadShedding from '@spillway/load-shedding'
 import Fastify, { type FastifyInstance } from 'fastify'
+import { DATABASE_URL, PostgresPool } from './postgres-pool.js'
 
-/** CPU: each request burns ~2 ms of synchronous work. IO: each waits for one of 8 pooled "connections" held 20 ms. */
-export type Scenario = 'cpu' | 'io'
+/**
+ * CPU: each request burns ~2 ms of synchronous work. IO: each waits for one of 8 simulated pooled
+ * "connections" held 20 ms. PG: each runs one ~20 ms query through a real node-postgres pool of 4.
+ */
+export type Scenario = 'cpu' | 'io' | 'pg'
 /** `spillway-front`: the same plugin with its front door (`front` option). */
 export type Target = 'unprotected' | 'under-pressure' | 'spillway' | 'spillway-front'
 
-export const SCENARIOS: readonly Scenario[] = ['cpu', 'io']
+export const SCENARIOS: readonly Scenario[] = ['cpu', 'io', 'pg']
 export const TARGETS: readonly Target[] = ['unprotected', 'under-pressure', 'spillway', 'spillway-front']
 
 export interface ScenarioOptions {
@@ -18,7 +22,17 @@ export interface ScenarioOptions {
   /** IO scenario: pool size and how long a request holds a connection. */
   poolSize?: number
   holdMs?: number
+  /**
+   * PG scenario: the pool its routes query (its owner closes it). When omitted, one of 4
+   * connections to `DATABASE_URL` with 20 ms queries is made and closed with the app.
+   */
+  database?: PostgresPool
+  /** Fastify's request logging (pino, two lines per request, a refusal included) into this file. Default off. */
+  logFile?: string
 }
+
+/** The PG scenario's pool: small, so that a few hundred requests per second saturate it. */
+export const PG_POOL = { maxConnections: 4, queryMs: 20 } as const
 
 /** The routes every target serves; the priority is route config, so all three targets see the same traffic. */
 export const ROUTES = [
@@ -90,8 +104,9 @@ export class FakePool {
 /** The Fastify app of one scenario behind one target. */
 export async function createScenarioApp(options: ScenarioOptions): Promise<FastifyInstance> {
   const { scenario, target, cpuIterations } = options
-  const app = Fastify({ logger: false })
+  const app = Fastify({ logger: options.logFile === undefined ? false : { level: 'info', file: options.logFile } })
   const pool = new FakePool(options.poolSize ?? 8, options.holdMs ?? 20)
+  const database = scenario === 'pg' ? options.database ?? openDatabase(app) : undefined
 
   if (target === 'under-pressure') {
     // Tuned as the issue describes: tail-ish event-loop delay 10 ms or ELU 0.9, sampled every 100 ms
@@ -102,8 +117,9 @@ export async function createScenarioApp(options: ScenarioOptions): Promise<Fasti
       const user = request.headers['x-user-id']
       return typeof user === 'string' ? user : undefined
     }
+    // /health is not bypassed: it is `critical`, which the threshold never sheds, so its figure
+    // shows how the shedder itself treats critical work (the run queue serves it first).
     await app.register(loadShedding, {
-      bypass: ['/health'],
       cohortKey: userOf,
       ...(target === 'spillway-front' ? { front: { cohortKey: userOf } } : {}),
       statusRoute: '/_load-shedding',
@@ -114,7 +130,9 @@ export async function createScenarioApp(options: ScenarioOptions): Promise<Fasti
 
   const work = scenario === 'cpu'
     ? async () => { burnCpu(cpuIterations) }
-    : async () => { await pool.query() }
+    : database === undefined
+      ? async () => { await pool.query() }
+      : async () => { await database.query() }
 
   for (const route of ROUTES) {
     app.get(route.path, { config: { priority: route.priority } }, async () => {
@@ -122,6 +140,14 @@ export async function createScenarioApp(options: ScenarioOptions): Promise<Fasti
       return { ok: true }
     })
   }
-  app.get('/health', { config: { loadShedding: false, pressureHandler: () => undefined } }, async () => ({ ok: true }))
+  // No work and no query: a health check asks whether the process answers, not whether the database does.
+  app.get('/health', { config: { priority: 'critical', pressureHandler: () => undefined } }, async () => ({ ok: true }))
   return app
+}
+
+/** A pool of `PG_POOL`'s size on `DATABASE_URL`, ended when the app closes. */
+function openDatabase(app: FastifyInstance): PostgresPool {
+  const database = new PostgresPool({ connectionString: DATABASE_URL, ...PG_POOL })
+  app.addHook('onClose', async () => { await database.close() })
+  return database
 }
