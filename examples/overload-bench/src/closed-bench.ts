@@ -114,7 +114,7 @@ function row(target: string, result: ClosedLoopResult, health: HealthChecksResul
   return `| ${target} | ${result.clients} | ${okPerSecond.toFixed(0)} | ${(100 * okPerSecond / capacityPerSecond).toFixed(1)}% |${phases} ` +
     `${perSecond(high?.ok ?? 0).toFixed(0)} (${(100 * highShare).toFixed(1)}% of its requests) | ${quantile(high?.latenciesMs ?? [], 0.99).toFixed(0)} ms | ` +
     `${perSecond(sum((k) => k.refused)).toFixed(0)} | ${perSecond(sum((k) => k.timedOut)).toFixed(0)} | ${perSecond(result.connects).toFixed(0)} | ` +
-    `${perSecond(sum((k) => k.errors)).toFixed(0)} | ${healthShare} | ${healthP99} |`
+    `${perSecond(sum((k) => k.errors)).toFixed(0)} | ${healthShare} | ${healthP99} | ${result.generatorLagP99Ms.toFixed(0)} ms |`
 }
 
 /** One crowd against one server: the health checks and the slow database lined up with the counted part. */
@@ -166,8 +166,8 @@ try {
     ].filter((note) => note !== undefined)
     console.log(`\n## ${scenario}: capacity ${capacityPerSecond.toFixed(0)}/s${notes.length === 0 ? '' : ` — ${notes.join('; ')}`}`)
     console.log(`| target | clients | goodput/s | of capacity |${slow ? ` goodput/s before / ${slowFactor}× slow / after |` : ''} high ok/s | high p99 | ` +
-      'refused/s | timed out/s | new connections/s | errors/s | health ok | health p99 |')
-    console.log(`| --- | ---: | ---: | ---: |${slow ? ' ---: |' : ''} ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`)
+      'refused/s | timed out/s | new connections/s | errors/s | health ok | health p99 | generator lag p99 |')
+    console.log(`| --- | ---: | ---: | ---: |${slow ? ' ---: |' : ''} ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`)
     const logSizes: string[] = []
     for (const clients of clientCounts) {
       for (const target of targets) {

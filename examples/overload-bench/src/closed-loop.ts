@@ -1,4 +1,4 @@
-import { performance } from 'node:perf_hooks'
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { seededRandom, type RequestKind } from './open-loop.js'
 import { RawClient, type Connection } from './raw-client.js'
 
@@ -57,6 +57,12 @@ export interface ClosedLoopResult {
   /** 2xx answered within the timeout per `bucketMs`, by when they were answered, from the counted part's start. */
   okTimeline: number[]
   bucketMs: number
+  /**
+   * This process's own event-loop delay, p99, ms: a crowd of thousands of clients can saturate the
+   * generator, whose timers then fire late and read as server timeouts. Figures from a run where it
+   * approaches the timeout measure the generator, not the server.
+   */
+  generatorLagP99Ms: number
 }
 
 /**
@@ -77,6 +83,8 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<ClosedL
   const bucketMs = options.bucketMs ?? 100
   const okTimeline: number[] = new Array<number>(Math.ceil(options.durationMs / bucketMs)).fill(0)
   const pool = new RawClient(host, options.port)
+  const lag = monitorEventLoopDelay({ resolution: 10 })
+  lag.enable()
   const start = performance.now()
   const countFrom = start + options.rampMs
   const stopAt = countFrom + options.durationMs
@@ -159,5 +167,7 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<ClosedL
   clearTimeout(countStart)
   for (const timer of starts) clearTimeout(timer)
   pool.close()
-  return { clients: options.clients, onTimeout, durationMs: options.durationMs, byKind, connects, okTimeline, bucketMs }
+  lag.disable()
+  const generatorLagP99Ms = lag.percentile(99) / 1e6
+  return { clients: options.clients, onTimeout, durationMs: options.durationMs, byKind, connects, okTimeline, bucketMs, generatorLagP99Ms }
 }

@@ -7,16 +7,21 @@
  * work and its downstream replies needed. Measured on a 2-core machine with 200 such clients on a
  * CPU-bound route, immediate refusals left the server 47% of its capacity for real work.
  *
- * So a connection that keeps coming back is answered more slowly: once it has been refused
- * `afterRefusals` times in a row over at least `afterMs`, each time sending again less than a
- * second after its answer, its next refusals are held for a jittered `minDelayMs`–`maxDelayMs`
- * before they are sent. It cannot come back faster than once per delay, so the refusals' share of
- * the CPU is bounded by the number of such connections over the delay. A client that honours
- * Retry-After (at least a second) starts a new run each time and is never held. Any answer that is
- * not a refusal ends the run, so a connection that carries many users (a reverse proxy's, an HTTP
- * client pool's) is held only while everything on it has been refused for `afterMs`: with a tenth
- * of its requests admitted, a connection carrying a request a millisecond is practically never
- * held; one that carries a request every 10 ms, all refused but one in a hundred, often is.
+ * So a connection that keeps coming back is answered more slowly. Once it has been refused
+ * `afterRefusals` times in a row, each time sending again less than a second after its answer, its
+ * next refusals are held before they are sent: about as long as the connection has been refused
+ * without a break (half to all of it, jittered), at least `minDelayMs` and at most `maxDelayMs`,
+ * as a client with exponential backoff would wait. It cannot come back faster than once per hold,
+ * so the refusals' share of the CPU is bounded by the number of such connections over the hold,
+ * not by how fast the server refuses. A client that honours Retry-After (at least a second)
+ * starts a new run each time and is never held. Any answer that is not a refusal ends the run.
+ *
+ * A connection that carries many users (a reverse proxy's, an HTTP client pool's) is held like any
+ * other when `afterRefusals` of its requests in a row are refused, and a request behind a held
+ * refusal on it waits (HTTP/1.1 answers in order). A pool that opens another connection while
+ * one is busy (Node's Agent and undici's Pool by default) sends admissible requests on another
+ * connection; behind a proxy whose connections are few and shared, raise `afterRefusals` (or
+ * `afterMs`) so that those connections are rarely held.
  *
  * Held refusals wait in one timer wheel (slots of `TICK_MS`, one unref'd interval while anything is
  * held), at most `maxHeld` at a time (beyond that, refusals go out at once); `flush()` sends them
@@ -32,11 +37,11 @@ import {
 
 export interface RefusalPacingOptions {
   /**
-   * A connection's refusals in a row (each sent again within a second of the last answer) that go
-   * out at once; later ones are held, once the run has also lasted `afterMs`. Default 3.
+   * Refusals in a row on one connection (each sent again within a second of the last answer) that
+   * go out at once; the ones after are held. Default 1.
    */
   afterRefusals?: number
-  /** How long a run of refusals lasts before its refusals are held, ms. Default 250. */
+  /** How long a run of refusals must also have lasted before its refusals are held, ms (raise it behind a proxy whose connections carry many users). Default 0. */
   afterMs?: number
   /** Shortest hold, ms. Default 250. */
   minDelayMs?: number
@@ -65,7 +70,7 @@ export function normalizeRefusalPacing(
     { min: Math.max(minDelayMs, 1), max: 60_000, fail })
   return Object.freeze({
     afterRefusals: checkNumber(`${option}.afterRefusals`, given.afterRefusals ?? 3, { min: 0, max: 1_000_000, integer: true, fail }),
-    afterMs: checkNumber(`${option}.afterMs`, given.afterMs ?? 250, { min: 0, max: 3_600_000, fail }),
+    afterMs: checkNumber(`${option}.afterMs`, given.afterMs ?? 0, { min: 0, max: 3_600_000, fail }),
     minDelayMs,
     maxDelayMs,
     maxHeld: checkNumber(`${option}.maxHeld`, given.maxHeld ?? 10_000, { min: 0, max: 1_000_000, integer: true, fail })
@@ -94,7 +99,7 @@ const nodeTimers: PacerTimers = {
 }
 
 /** The wheel's resolution: a hold lasts its delay rounded up to the next tick. */
-export const TICK_MS = 25
+export const TICK_MS = 5
 
 /**
  * A connection's current run of refusals. A run continues while the connection sends again less
@@ -126,7 +131,7 @@ export class RefusalPacer {
   readonly #now: Clock
   readonly #timers: PacerTimers
   /** Slot `i` holds the refusals due in tick `i` modulo the wheel's size. */
-  readonly #wheel: HeldRefusal[][]
+  readonly #wheel: (HeldRefusal[] | undefined)[]
   #held = 0
   #heldTotal = 0
   /** The last tick whose slot was released. */
@@ -139,7 +144,7 @@ export class RefusalPacer {
     this.#now = now
     this.#timers = timers
     const slots = Math.ceil(settings.maxDelayMs / TICK_MS) + 2
-    this.#wheel = Array.from({ length: slots }, () => [])
+    this.#wheel = new Array<HeldRefusal[] | undefined>(slots).fill(undefined)
   }
 
   /** Refusals held now. */
@@ -153,13 +158,15 @@ export class RefusalPacer {
   }
 
   /**
-   * Counts a refusal on the request's connection: true when the connection's run of refusals is
-   * long enough to hold this one and there is room (the caller then passes it to `hold`), false
-   * when it goes out now.
+   * Counts a refusal on the request's connection and answers how long to hold it, ms: 0 when it
+   * goes out now, else about as long as the connection has been refused without a break (between
+   * `minDelayMs` and `maxDelayMs`, jittered), so that a connection that keeps coming back is
+   * answered ever more slowly, as a client with exponential backoff would come back. The caller
+   * passes a refusal to hold with `hold`.
    */
-  refused(request: IncomingMessage): boolean {
+  refused(request: IncomingMessage): number {
     const connection = connectionOf(request)
-    if (connection === undefined) return false
+    if (connection === undefined) return 0
     const now = this.#now()
     let streak = connection[STREAK]
     if (streak === undefined) streak = connection[STREAK] = { count: 0, startedAt: now, answeredAt: now }
@@ -169,13 +176,14 @@ export class RefusalPacer {
     }
     streak.count++
     streak.answeredAt = now
-    const { afterRefusals, afterMs, maxHeld } = this.settings
-    return streak.count > afterRefusals && now - streak.startedAt >= afterMs && !this.#closed && this.#held < maxHeld
+    const { afterRefusals, afterMs, minDelayMs, maxDelayMs, maxHeld } = this.settings
+    const runMs = now - streak.startedAt
+    if (streak.count <= afterRefusals || runMs < afterMs || this.#closed || this.#held >= maxHeld) return 0
+    return Math.min(maxDelayMs, Math.max(minDelayMs, runMs * (0.5 + 0.5 * Math.random())))
   }
 
-  /** Holds a refusal for a jittered delay (after `refused` said so). */
-  hold(refusal: HeldRefusal): void {
-    const { minDelayMs, maxDelayMs } = this.settings
+  /** Holds a refusal for `delayMs` (as `refused` answered). */
+  hold(refusal: HeldRefusal, delayMs: number): void {
     const now = this.#now()
     const nowTick = Math.floor(now / TICK_MS)
     // The interval is late (a busy loop): what is due goes first, so that this refusal's slot is
@@ -185,8 +193,10 @@ export class RefusalPacer {
       this.#releasedTick = nowTick
       this.#interval ??= this.#timers.setInterval(() => { this.releaseDue() }, TICK_MS)
     }
-    const dueTick = Math.ceil((now + minDelayMs + Math.random() * (maxDelayMs - minDelayMs)) / TICK_MS)
-    this.#wheel[dueTick % this.#wheel.length]!.push(refusal)
+    const dueTick = Math.ceil((now + delayMs) / TICK_MS)
+    const slot = dueTick % this.#wheel.length
+    const due = this.#wheel[slot] ??= []
+    due.push(refusal)
     this.#held++
     this.#heldTotal++
   }
@@ -216,9 +226,9 @@ export class RefusalPacer {
   }
 
   #releaseSlot(slot: number): void {
-    const due = this.#wheel[slot]!
-    if (due.length === 0) return
-    this.#wheel[slot] = []
+    const due = this.#wheel[slot]
+    if (due === undefined) return
+    this.#wheel[slot] = undefined
     this.#held -= due.length
     if (this.#held === 0) this.#stop()
     const now = this.#now()

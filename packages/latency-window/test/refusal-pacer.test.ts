@@ -43,13 +43,14 @@ function refusal(request: IncomingMessage, sent: number[], at: () => number): He
 
 /** Refuses `request` and holds it when the pacer says so; answers whether it was held. */
 function refuse(h: ReturnType<typeof harness>, req: IncomingMessage, sent: number[]): boolean {
-  if (!h.pacer.refused(req)) return false
-  h.pacer.hold(refusal(req, sent, h.at))
+  const holdMs = h.pacer.refused(req)
+  if (holdMs === 0) return false
+  h.pacer.hold(refusal(req, sent, h.at), holdMs)
   return true
 }
 
 t.test('options: defaults, off, overrides, and bad or unknown keys fail naming the option', async (t) => {
-  t.same(normalizeRefusalPacing('pacing', undefined), { afterRefusals: 3, afterMs: 250, minDelayMs: 250, maxDelayMs: 750, maxHeld: 10_000 })
+  t.same(normalizeRefusalPacing('pacing', undefined), { afterRefusals: 3, afterMs: 0, minDelayMs: 250, maxDelayMs: 750, maxHeld: 10_000 })
   t.same(normalizeRefusalPacing('pacing', true), normalizeRefusalPacing('pacing', {}))
   t.equal(normalizeRefusalPacing('pacing', false), undefined)
   t.same(normalizeRefusalPacing('pacing', { minDelayMs: 1000 })?.maxDelayMs, 1000, 'the longest hold follows a longer shortest one')
@@ -80,7 +81,7 @@ t.test('a connection is held only after afterRefusals refusals in a row over at 
   t.notOk(refuse(h, request(), sent), 'another connection has its own run')
 })
 
-t.test('a held refusal goes out between minDelayMs and maxDelayMs later, on one interval that stops when nothing is held', async (t) => {
+t.test('a held refusal goes out minDelayMs later at first, on one interval that stops when nothing is held', async (t) => {
   const h = harness({ afterRefusals: 0, afterMs: 0, minDelayMs: 200, maxDelayMs: 400 })
   const sent: number[] = []
   for (let i = 0; i < 50; i++) t.ok(refuse(h, request(), sent))
@@ -88,13 +89,32 @@ t.test('a held refusal goes out between minDelayMs and maxDelayMs later, on one 
   t.equal(h.started(), 1, 'one interval for all of them')
   h.advance(199)
   t.equal(sent.length, 0, 'none before minDelayMs')
-  for (let i = 0; i < 60; i++) h.advance(TICK_MS / 5)
-  t.equal(sent.length, 50, 'all out by maxDelayMs and a tick')
-  for (const at of sent) t.ok(at - heldAt >= 200 && at - heldAt <= 400 + TICK_MS, `sent after ${at - heldAt} ms`)
-  t.ok(new Set(sent).size > 3, 'the delays are jittered')
+  h.advance(TICK_MS + 1)
+  t.equal(sent.length, 50, 'a fresh run waits minDelayMs, to the tick')
+  for (const at of sent) t.ok(at - heldAt >= 200 && at - heldAt <= 200 + TICK_MS + 1, `sent after ${at - heldAt} ms`)
   t.equal(h.pacer.held, 0)
   t.equal(h.intervals.size, 0, 'the interval stopped')
   t.equal(h.pacer.heldTotal, 50)
+})
+
+t.test('the longer a connection has been refused without a break, the longer its refusals are held, up to maxDelayMs', async (t) => {
+  const h = harness({ afterRefusals: 0, afterMs: 0, minDelayMs: 10, maxDelayMs: 400 })
+  const req = request()
+  const holds: number[] = []
+  for (let i = 0; i < 12; i++) {
+    const holdMs = h.pacer.refused(req)
+    holds.push(holdMs)
+    // The client comes straight back when the held refusal is answered.
+    h.set(h.at() + holdMs)
+  }
+  t.equal(holds[0], 10, 'a fresh run: minDelayMs')
+  const shown = holds.map((ms) => ms.toFixed(0)).join(', ')
+  t.ok(holds.every((ms, i) => {
+    const runMs = holds.slice(0, i).reduce((sum, x) => sum + x, 0)
+    return ms >= Math.min(10, 400) && ms <= Math.min(400, Math.max(10, runMs)) && ms >= Math.min(400, Math.max(10, runMs / 2))
+  }), `${shown}: each hold half to all of the run so far, within [minDelayMs, maxDelayMs]`)
+  t.ok(holds[6]! > 3 * holds[1]!, `${shown}: growing`)
+  t.equal(holds[holds.length - 1], 400, 'capped at maxDelayMs')
 })
 
 t.test('the run goes on from when the held refusal was answered: a client coming straight back is held again', async (t) => {
@@ -174,8 +194,7 @@ t.test('a refusal whose sending throws is reported, and the others still go out'
   const onWarning = (warning: Error): void => { warnings.push(warning) }
   process.on('warning', onWarning)
   t.teardown(() => { process.off('warning', onWarning) })
-  h.pacer.refused(request())
-  h.pacer.hold({ request: request(), release: () => { throw new Error('boom') } })
+  h.pacer.hold({ request: request(), release: () => { throw new Error('boom') } }, h.pacer.refused(request()))
   refuse(h, request(), sent)
   h.pacer.flush()
   t.equal(sent.length, 1)
@@ -191,6 +210,6 @@ t.test('HTTP/2: the streams of one session share its run; a request without a co
   t.notOk(refuse(h, stream(), sent))
   t.ok(refuse(h, stream(), sent), 'a second stream of the same session continues the run')
   const detached = ({ httpVersionMajor: 1, socket: null }) as unknown as IncomingMessage
-  t.notOk(h.pacer.refused(detached))
-  t.notOk(h.pacer.refused(detached))
+  t.equal(h.pacer.refused(detached), 0)
+  t.equal(h.pacer.refused(detached), 0)
 })

@@ -80,10 +80,11 @@ export interface SheddingOptions<Req> {
   /** Retry-After range: `min` when barely shedding, `max` when shedding everything, jittered ±50%, ms. Default 1000 / 10000. */
   retryAfterMs?: { min?: number, max?: number }
   /**
-   * Refusal pacing (see the README): on a connection refused `afterRefusals` times in a row, the
-   * next refusals are held for a jittered `minDelayMs`–`maxDelayMs` before they are sent, so that
-   * clients that retry at once cannot spend the CPU on refusals. At most `maxHeld` are held;
-   * `false` turns it off. Default `{ afterRefusals: 1, minDelayMs: 250, maxDelayMs: 750, maxHeld: 10000 }`.
+   * Refusal pacing (see the README): once a connection has been refused `afterRefusals` times in a
+   * row, each time back within a second, its next refusals are held (about as long as its run of
+   * refusals has lasted, `minDelayMs`–`maxDelayMs`), so that clients that retry at once cannot
+   * spend the CPU on refusals. At most `maxHeld` are held; `false` turns it off.
+   * Default `{ afterRefusals: 3, afterMs: 0, minDelayMs: 250, maxDelayMs: 750, maxHeld: 10000 }`.
    */
   pacing?: boolean | RefusalPacingOptions
   /** A header carrying the client's absolute deadline (Unix epoch ms); a request read after it is dropped. Default none. */

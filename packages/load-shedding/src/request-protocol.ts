@@ -150,8 +150,9 @@ export class SheddingProtocol {
     const body = refusals.body(refusal)
     const bodyLength = refusals.bodyLength(refusal)
     const pacer = this.pacer
-    if (pacer !== undefined && pacer.refused(request)) {
-      pacer.hold(new HeldShedRefusal(mount, handle, request, response, status, retryAfter, body, bodyLength))
+    const holdMs = pacer === undefined ? 0 : pacer.refused(request)
+    if (holdMs > 0) {
+      pacer!.hold(new HeldShedRefusal(mount, handle, request, response, status, retryAfter, body, bodyLength), holdMs)
       return
     }
     mount.send(handle, response, status, retryAfter, body, bodyLength)

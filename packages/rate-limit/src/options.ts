@@ -63,10 +63,10 @@ export interface RateLimitOptions<Req, Res> extends RouteRateLimitOptions<Req> {
   errorResponseBuilder?: (request: Req, context: LimitedContext) => unknown
   onLimited?: (request: Req, response: Res, context: LimitedContext) => void
   /**
-   * Refusal pacing: on a connection refused `afterRefusals` times in a row over `afterMs` (a
-   * client that ignores Retry-After), the next 429s are held for a jittered `minDelayMs`–`maxDelayMs`
-   * before they are sent. `false` turns it off.
-   * Default `{ afterRefusals: 3, afterMs: 250, minDelayMs: 250, maxDelayMs: 750, maxHeld: 10000 }`.
+   * Refusal pacing: once a connection has had `afterRefusals` 429s in a row, each time back within a
+   * second (a client that ignores Retry-After), its next 429s are held (about as long as its run
+   * of refusals has lasted, `minDelayMs`–`maxDelayMs`) before they are sent. `false` turns it off.
+   * Default `{ afterRefusals: 3, afterMs: 0, minDelayMs: 250, maxDelayMs: 750, maxHeld: 10000 }`.
    */
   pacing?: boolean | RefusalPacingOptions
   /** Monotonic clock in ms for the memory store; inject one in tests. Redis uses its own. */

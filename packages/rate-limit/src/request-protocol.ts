@@ -112,8 +112,9 @@ export class RateLimitProtocol<Req, Res, Next> {
     const built = errorResponseBuilder !== undefined
     const body = built ? errorResponseBuilder(request, context) : limiter.problem(context)
     const pacer = this.pacer
-    if (pacer !== undefined && pacer.refused(rawRequest)) {
-      pacer.hold(new HeldRateLimitRefusal(rawRequest, mount as RateLimitMount<unknown, Res, unknown>, response, body, built))
+    const holdMs = pacer === undefined ? 0 : pacer.refused(rawRequest)
+    if (holdMs > 0) {
+      pacer!.hold(new HeldRateLimitRefusal(rawRequest, mount as RateLimitMount<unknown, Res, unknown>, response, body, built), holdMs)
     } else if (built) {
       mount.sendBody(response, body)
     } else {
