@@ -59,6 +59,18 @@ t.test('the table is Markdown with both columns', async (t) => {
   t.ok(lines.every((line) => line.length === lines[0]!.length), 'columns aligned')
 })
 
+t.test('the retry storm: a row of its goodput, and a claim protection must win when both runs had one', async (t) => {
+  const storm = (goodputPerSecond: number) => ({ clients: 400, goodputPerSecond, refusedPerSecond: 100, timedOutPerSecond: 0 })
+  const weak = figuresOf({ ...run('unprotected', 5, 50, 20, null), storm: storm(120) })
+  const strong = figuresOf({ ...run('protected', 40, 300, 40, 1), storm: storm(410) })
+  t.equal(strong.stormGoodputPerSecond, 410)
+  t.same(verdict(weak, strong), { won: true, failed: [] })
+  t.same(verdict(strong, weak).failed, ['goodput', 'checkout success', 'health checks', 'goodput in the retry storm'])
+  t.match(markdownTable(summaryRows(weak, strong)), /goodput in the retry storm \(400 clients retrying at once\) +\| +120\/s \| +410\/s \|/)
+  t.notMatch(markdownTable(summaryRows(figuresOf(run('unprotected', 5, 50, 20, null)), figuresOf(run('protected', 40, 300, 40, 1)))), /retry storm/,
+    'no row for runs without a storm')
+})
+
 t.test('timeline buckets outcomes by class and second', async (t) => {
   const timeline = new Timeline(1000)
   timeline.record('high', 201, 1100, 12)

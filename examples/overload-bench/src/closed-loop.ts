@@ -30,8 +30,10 @@ export interface ClosedLoopOptions {
   timeoutMs?: number
   onTimeout?: TimeoutBehaviour
   mix: readonly RequestKind[]
-  /** Distinct `x-user-id` values (the cohort key). Default 10 000. */
+  /** Distinct users, each request from one at random. Default 10 000. */
   users?: number
+  /** The request header naming the user (`u<n>`): the cohort key, or an app's API key. Default `x-user-id`. */
+  userHeader?: string
   seed?: number
 }
 
@@ -76,6 +78,7 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<ClosedL
   const timeoutMs = options.timeoutMs ?? 1000
   const onTimeout = options.onTimeout ?? 'reconnect'
   const users = options.users ?? 10_000
+  const userHeader = options.userHeader ?? 'x-user-id'
   const random = seededRandom(options.seed ?? 1)
   const totalWeight = options.mix.reduce((sum, kind) => sum + kind.weight, 0)
   const byKind: Record<string, ClosedKindResult> = {}
@@ -136,7 +139,7 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<ClosedL
         next()
       }, timeoutMs)
       const sentAt = now
-      connection.send(`GET ${kind.path} HTTP/1.1\r\nhost: ${host}:${options.port}\r\nx-user-id: u${user}\r\n\r\n`, (status) => {
+      connection.send(`GET ${kind.path} HTTP/1.1\r\nhost: ${host}:${options.port}\r\n${userHeader}: u${user}\r\n\r\n`, (status) => {
         clearTimeout(timer)
         if (counted && !late) {
           if (status >= 200 && status < 300) {

@@ -123,8 +123,8 @@ export async function createScenarioApp(options: ScenarioOptions): Promise<Fasti
       cohortKey: userOf,
       ...(target === 'spillway-front' ? { front: { cohortKey: userOf } } : {}),
       statusRoute: '/_load-shedding',
-      // SPILLWAY_QUEUE=off: the same without the run queue, to see what the queue is worth.
-      ...(process.env.SPILLWAY_QUEUE === 'off' ? { queue: false } : {}),
+      // SPILLWAY_QUEUE=off: the same without the run queue, to see what the queue is worth; or its options as JSON.
+      ...(process.env.SPILLWAY_QUEUE === 'off' ? { queue: false } : process.env.SPILLWAY_QUEUE === undefined ? {} : { queue: JSON.parse(process.env.SPILLWAY_QUEUE) as Record<string, number> }),
       // SPILLWAY_PACING: refusal pacing as JSON (`false`, or its options), to compare settings.
       ...(process.env.SPILLWAY_PACING === undefined ? {} : { pacing: JSON.parse(process.env.SPILLWAY_PACING) as false | Record<string, number> })
     })

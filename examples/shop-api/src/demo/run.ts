@@ -1,20 +1,23 @@
 /**
  * `pnpm demo`: the shop API unprotected and protected, each as a real process on 127.0.0.1, driven
- * through the same scripted scenario by the overload benchmark's open-loop generator; a live line
- * per second, a side-by-side table, and an offline HTML report. Flags: `--quick` (half-length
+ * through the same scripted scenario by the overload benchmark's open-loop generator, then a
+ * closed-loop retry storm; a live line per second, a side-by-side table, and an offline HTML report. Flags: `--quick` (half-length
  * phases), `--out <file>` (report path). Bounded: ~1.5 min.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { runClosedLoop } from '@spillway/overload-bench/closed-loop'
 import { measureCapacity, runOpenLoop, type PhaseResult } from '@spillway/overload-bench/open-loop'
 import { calibrateCpuWork } from '@spillway/overload-bench/scenario-app'
 import type { ShopSnapshot } from '../snapshot.js'
 import { liveLine } from './live-view.js'
 import { renderReport } from './report.js'
-import { HEALTH_MIX, HEALTH_PER_SECOND, MIX, TEMPLATES, scriptedPhases, type ScriptedPhase } from './scenario.js'
+import {
+  HEALTH_MIX, HEALTH_PER_SECOND, MIX, STORM_CLIENTS, STORM_MIX, STORM_SECONDS, TEMPLATES, scriptedPhases, type ScriptedPhase
+} from './scenario.js'
 import { ShopClient } from './shop-client.js'
-import { figuresOf, markdownTable, summaryRows, verdict, type ServerSample, type TargetRun } from './summary.js'
+import { figuresOf, markdownTable, summaryRows, verdict, type ServerSample, type StormResult, type TargetRun } from './summary.js'
 import { startTarget, type TargetProcess } from './target-process.js'
 import { Timeline } from './timeline.js'
 
@@ -106,7 +109,29 @@ async function runTarget(target: TargetRun['target'], server: TargetProcess, pha
     client.close()
     healthClient.close()
   }
-  return { target, phases: work, health: health[0]!, server: samples.sort((a, b) => a.second - b.second), timeline: sent }
+  const storm = await runStorm(target, server)
+  return { target, phases: work, health: health[0]!, server: samples.sort((a, b) => a.second - b.second), timeline: sent, storm }
+}
+
+/** The retry storm (`STORM_MIX`), after the scripted phases, on the same server. */
+async function runStorm(target: TargetRun['target'], server: TargetProcess): Promise<StormResult> {
+  const durationMs = Math.round(STORM_SECONDS * 1000 * scale)
+  console.log(`${target}: retry storm, ${STORM_CLIENTS} clients each sending again as soon as they get any answer, ${durationMs / 1000} s …`)
+  // Each shopper its own API key, so that the storm is the load shedder's to handle, not the per-key rate limit's.
+  const result = await runClosedLoop({
+    port: server.port, clients: STORM_CLIENTS, rampMs: 0, durationMs, timeoutMs: TIMEOUT_MS, mix: STORM_MIX, userHeader: 'x-api-key', seed: 3
+  })
+  const kinds = Object.values(result.byKind)
+  const perSecond = (count: number): number => count / (durationMs / 1000)
+  const storm: StormResult = {
+    clients: STORM_CLIENTS,
+    goodputPerSecond: perSecond(kinds.reduce((sum, k) => sum + k.ok, 0)),
+    refusedPerSecond: perSecond(kinds.reduce((sum, k) => sum + k.refused, 0)),
+    timedOutPerSecond: perSecond(kinds.reduce((sum, k) => sum + k.timedOut, 0))
+  }
+  console.log(`${target}: retry storm goodput ${storm.goodputPerSecond.toFixed(0)}/s, ${storm.refusedPerSecond.toFixed(0)} refusals/s, ` +
+    `${storm.timedOutPerSecond.toFixed(0)} timeouts/s`)
+  return storm
 }
 
 async function main(): Promise<void> {
@@ -144,7 +169,7 @@ async function main(): Promise<void> {
   console.log(markdownTable(rows))
   const { won, failed } = verdict(unprotectedFigures, protectedFigures)
   console.log(won
-    ? '\nProtected beats unprotected on goodput and checkout success, and answers at least as many health checks.'
+    ? '\nProtected beats unprotected on goodput (the scripted phases and the retry storm) and checkout success, and answers at least as many health checks.'
     : `\nProtected did NOT beat unprotected on: ${failed.join(', ')} (see the report; a busy machine can do this).`)
 
   mkdirSync(dirname(reportPath), { recursive: true })

@@ -48,3 +48,17 @@ export function scriptedPhases(capacityPerSecond: number, scale = 1): ScriptedPh
     phase('recovery', 'recovery (0.6×)', 0.6, 8, 1)
   ]
 }
+
+/**
+ * The retry storm that follows the scripted phases: a crowd of shoppers browsing in a closed loop,
+ * each sending again the moment it gets any answer, a 503 or a 429 included (a naive SDK, an
+ * impatient user), giving up and reconnecting at the 1 s timeout. Unprotected, the server answers
+ * as fast as it serves; protected, a refusal answered at once would come straight back.
+ */
+export const STORM_CLIENTS = 400
+export const STORM_SECONDS = 8
+export const STORM_MIX: readonly RequestKind[] = [
+  { name: 'product', path: '/products/42', weight: 50 },
+  { name: 'product-2', path: '/products/7', weight: 20 },
+  { name: 'search', path: '/search?q=item3', weight: 30 }
+]

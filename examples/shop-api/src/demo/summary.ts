@@ -14,11 +14,21 @@ export interface ServerSample {
   databaseWaiting: number
 }
 
+/** The closed-loop retry storm after the scripted phases (see `STORM_MIX`). */
+export interface StormResult {
+  clients: number
+  /** 2xx within the timeout per second. */
+  goodputPerSecond: number
+  refusedPerSecond: number
+  timedOutPerSecond: number
+}
+
 export interface TargetRun {
   target: 'unprotected' | 'protected'
   phases: PhaseResult[]
   health: PhaseResult
   server: ServerSample[]
+  storm?: StormResult
 }
 
 /** The table's figures for one target, all computed from the run's outcomes. */
@@ -39,6 +49,9 @@ export interface TargetFigures {
   /** Share of the abusive client's checkouts refused (429 or 503). */
   botRefused: number
   peakLevel: number | null
+  /** Goodput during the retry storm, when the run had one. */
+  stormGoodputPerSecond: number | null
+  stormClients: number | null
 }
 
 function combine(results: KindResult[]): KindResult {
@@ -90,7 +103,9 @@ export function figuresOf(run: TargetRun): TargetFigures {
     timedOut: ratio(all.timedOut, all.offered),
     healthAnswered: ratio(health.ok, health.offered),
     botRefused: ratio(bot.shed, bot.offered),
-    peakLevel: levels.length === 0 ? null : Math.max(...levels)
+    peakLevel: levels.length === 0 ? null : Math.max(...levels),
+    stormGoodputPerSecond: run.storm?.goodputPerSecond ?? null,
+    stormClients: run.storm?.clients ?? null
   }
 }
 
@@ -112,7 +127,11 @@ export function summaryRows(unprotected: TargetFigures, protectedRun: TargetFigu
     row('requests timed out (client gave up)', (f) => pct(f.timedOut)),
     row('health checks answered', (f) => pct(f.healthAnswered)),
     row('abusive client refused (429)', (f) => pct(f.botRefused)),
-    row('peak degradation level', (f) => (f.peakLevel === null ? '–' : String(f.peakLevel)))
+    row('peak degradation level', (f) => (f.peakLevel === null ? '–' : String(f.peakLevel))),
+    ...(unprotected.stormGoodputPerSecond === null && protectedRun.stormGoodputPerSecond === null
+      ? []
+      : [row(`goodput in the retry storm (${unprotected.stormClients ?? protectedRun.stormClients} clients retrying at once)`,
+          (f) => (f.stormGoodputPerSecond === null ? '–' : perSecond(f.stormGoodputPerSecond)))])
   ]
 }
 
@@ -130,5 +149,7 @@ export function verdict(unprotected: TargetFigures, protectedRun: TargetFigures)
   if (!(protectedRun.goodputPerSecond > unprotected.goodputPerSecond)) failed.push('goodput')
   if (!(protectedRun.checkoutSuccess > unprotected.checkoutSuccess)) failed.push('checkout success')
   if (!(protectedRun.healthAnswered >= unprotected.healthAnswered)) failed.push('health checks')
+  if (unprotected.stormGoodputPerSecond !== null && protectedRun.stormGoodputPerSecond !== null &&
+    !(protectedRun.stormGoodputPerSecond > unprotected.stormGoodputPerSecond)) failed.push('goodput in the retry storm')
   return { won: failed.length === 0, failed }
 }
