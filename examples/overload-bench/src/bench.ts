@@ -17,11 +17,11 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { EXPRESS_TARGETS, parseFramework, scenariosFor } from './frameworks.js'
-import { createClient, measureCapacity, quantile, runOpenLoop, type PhaseResult, type RequestKind } from './open-loop.js'
+import { createClient, measureCapacity, quantile, runOpenLoop, type PhaseResult } from './open-loop.js'
 import { withPostgresFallback } from './postgres-fallback.js'
 import { DATABASE_URL } from './postgres-pool.js'
 import { LOGGING_NOTE, RequestLogs } from './request-log.js'
-import { calibrateCpuWork, SCENARIOS, TARGETS, type Scenario, type Target } from './scenario-app.js'
+import { calibrateCpuWork, SCENARIOS, TARGETS, WORK_MIX, type Scenario, type Target } from './scenario-app.js'
 import { forkServer, killServers, type ServerChild } from './server-child.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -47,12 +47,6 @@ const recoveryMs = quick ? 3000 : 4000
 const MULTIPLIERS = [1, 2, 3, 5]
 const TIMEOUT_MS = 1000
 
-/** 10% high, 60% normal, 30% low of the work, plus health checks at a fixed 20/s on top. */
-const WORK_MIX: readonly RequestKind[] = [
-  { name: 'high', path: '/high', weight: 10 },
-  { name: 'normal', path: '/normal', weight: 60 },
-  { name: 'low', path: '/low', weight: 30 }
-]
 const HEALTH_PER_SECOND = 20
 
 async function startServer(

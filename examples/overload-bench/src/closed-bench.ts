@@ -17,11 +17,11 @@ import { fileURLToPath } from 'node:url'
 import { runClosedLoop, type ClosedLoopResult } from './closed-loop.js'
 import { EXPRESS_TARGETS, parseFramework, scenariosFor } from './frameworks.js'
 import { runHealthChecks, type HealthChecksResult } from './health-checks.js'
-import { measureCapacity, quantile, type RequestKind } from './open-loop.js'
+import { measureCapacity, quantile } from './open-loop.js'
 import { withPostgresFallback } from './postgres-fallback.js'
 import { DATABASE_URL } from './postgres-pool.js'
 import { LOGGING_NOTE, RequestLogs } from './request-log.js'
-import { calibrateCpuWork, PG_POOL, SCENARIOS, TARGETS, type Scenario, type Target } from './scenario-app.js'
+import { calibrateCpuWork, PG_POOL, SCENARIOS, TARGETS, WORK_MIX, type Scenario, type Target } from './scenario-app.js'
 import { forkServer, killServers, type ServerChild } from './server-child.js'
 import type { SlowDatabaseMessage } from './server-process.js'
 
@@ -51,12 +51,6 @@ const HEALTH_INTERVAL_MS = 100
 /** Sockets this process needs besides one per client: health checks, the capacity probe, IPC, stdio. */
 const SPARE_FILE_DESCRIPTORS = 256
 
-/** The open-loop benchmark's mix: 10% high, 60% normal, 30% low. */
-const MIX: readonly RequestKind[] = [
-  { name: 'high', path: '/high', weight: 10 },
-  { name: 'normal', path: '/normal', weight: 60 },
-  { name: 'low', path: '/low', weight: 30 }
-]
 
 /**
  * Thousands of clients connecting in the same millisecond overflow the server's accept backlog
@@ -124,7 +118,7 @@ async function runCrowd(server: ServerChild, clients: number, slow: boolean): Pr
   const timers: NodeJS.Timeout[] = []
   const tell = (message: SlowDatabaseMessage): void => { server.child.send(message) }
   const result = await runClosedLoop({
-    port: server.port, clients, rampMs: rampMsFor(clients), durationMs, timeoutMs: TIMEOUT_MS, onTimeout, mix: MIX,
+    port: server.port, clients, rampMs: rampMsFor(clients), durationMs, timeoutMs: TIMEOUT_MS, onTimeout, mix: WORK_MIX,
     onCountStart: () => {
       started.health = runHealthChecks({ port: server.port, intervalMs: HEALTH_INTERVAL_MS, durationMs, timeoutMs: TIMEOUT_MS })
       if (slow && slowFactor !== undefined) {

@@ -1,5 +1,5 @@
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
-import { seededRandom, type RequestKind } from './open-loop.js'
+import { mixPicker, seededRandom, type RequestKind } from './open-loop.js'
 import { RawClient, type Connection } from './raw-client.js'
 
 /**
@@ -80,7 +80,7 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<ClosedL
   const users = options.users ?? 10_000
   const userHeader = options.userHeader ?? 'x-user-id'
   const random = seededRandom(options.seed ?? 1)
-  const totalWeight = options.mix.reduce((sum, kind) => sum + kind.weight, 0)
+  const pick = mixPicker(options.mix, random)
   const byKind: Record<string, ClosedKindResult> = {}
   for (const kind of options.mix) byKind[kind.name] = { sent: 0, ok: 0, refused: 0, timedOut: 0, errors: 0, latenciesMs: [] }
   const bucketMs = options.bucketMs ?? 100
@@ -96,15 +96,6 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<ClosedL
   let running = 0
   let allDone: () => void = () => {}
   const finished = new Promise<void>((resolve) => { allDone = resolve })
-
-  function pick(): RequestKind {
-    let r = random() * totalWeight
-    for (const kind of options.mix) {
-      r -= kind.weight
-      if (r < 0) return kind
-    }
-    return options.mix[options.mix.length - 1] as RequestKind
-  }
 
   function client(): void {
     let connection: Connection | undefined

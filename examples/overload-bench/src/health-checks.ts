@@ -38,22 +38,13 @@ export async function runHealthChecks(options: HealthChecksOptions): Promise<Hea
     const dueAt = performance.now()
     result.sent++
     pending++
-    let done = false
-    const finish = (status: number): void => {
-      if (done) return
-      done = true
-      clearTimeout(timer)
+    client.getWithin(path, '', options.timeoutMs, (status) => {
       if (status >= 200 && status < 300) {
         result.ok++
         result.latenciesMs.push(performance.now() - dueAt)
       }
       if (--pending === 0 && sendingDone) allSettled()
-    }
-    const connection = client.get(path, '', finish)
-    const timer = setTimeout(() => {
-      finish(0)
-      connection.abort()
-    }, options.timeoutMs)
+    })
   }
 
   const start = performance.now()

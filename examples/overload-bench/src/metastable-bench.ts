@@ -11,11 +11,11 @@
  */
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { measureCapacity, type RequestKind } from './open-loop.js'
+import { measureCapacity } from './open-loop.js'
 import { describeDatabase, postgresAnswers } from './postgres-fallback.js'
 import { DATABASE_URL } from './postgres-pool.js'
 import { runRetryingUsers, type RetryingUsersResult } from './retrying-users.js'
-import { PG_POOL, TARGETS, type Target } from './scenario-app.js'
+import { PG_POOL, TARGETS, WORK_MIX, type Target } from './scenario-app.js'
 import { forkServer, killServers } from './server-child.js'
 import type { SlowDatabaseMessage } from './server-process.js'
 
@@ -33,11 +33,6 @@ const TIMEOUT_MS = 1000
 const RETRIES = 3
 /** Recovered: a whole second after the database is fast again with goodput at this share of the arrival rate. */
 const RECOVERED_SHARE = 0.9
-const MIX: readonly RequestKind[] = [
-  { name: 'high', path: '/high', weight: 10 },
-  { name: 'normal', path: '/normal', weight: 60 },
-  { name: 'low', path: '/low', weight: 30 }
-]
 
 function perSecondBetween(timeline: readonly number[], bucketMs: number, fromMs: number, toMs: number): number {
   let sum = 0
@@ -76,7 +71,7 @@ try {
     const tell = (message: SlowDatabaseMessage): void => { server.child.send(message) }
     const timers = [setTimeout(() => tell({ slowFactor }), phaseMs), setTimeout(() => tell({ slowFactor: 1 }), 2 * phaseMs)]
     const result = await runRetryingUsers({
-      port: server.port, arrivalsPerSecond, durationMs: 3 * phaseMs, timeoutMs: TIMEOUT_MS, retries: RETRIES, mix: MIX, seed: 5
+      port: server.port, arrivalsPerSecond, durationMs: 3 * phaseMs, timeoutMs: TIMEOUT_MS, retries: RETRIES, mix: WORK_MIX, seed: 5
     })
     for (const timer of timers) clearTimeout(timer)
     await server.stop()

@@ -78,6 +78,19 @@ export function seededRandom(seed: number): () => number {
   }
 }
 
+/** Picks a kind of request at random by weight, from `random` (so that a seed gives the same sequence). */
+export function mixPicker(mix: readonly RequestKind[], random: () => number): () => RequestKind {
+  const totalWeight = mix.reduce((sum, kind) => sum + kind.weight, 0)
+  return () => {
+    let r = random() * totalWeight
+    for (const kind of mix) {
+      r -= kind.weight
+      if (r < 0) return kind
+    }
+    return mix[mix.length - 1]!
+  }
+}
+
 /**
  * The generator's connections: as many as are needed, so that every request is on the wire when
  * it is due, as independent clients would be (the client never queues one itself).
@@ -99,7 +112,7 @@ export async function runOpenLoop(options: OpenLoopOptions): Promise<PhaseResult
   const bucketMs = options.bucketMs ?? 100
   const client = options.client ?? createClient(options.port, host)
   const random = seededRandom(options.seed ?? 1)
-  const totalWeight = options.mix.reduce((sum, kind) => sum + kind.weight, 0)
+  const pick = mixPicker(options.mix, random)
   const results: PhaseResult[] = options.phases.map((phase) => {
     const byKind: Record<string, KindResult> = {}
     for (const kind of options.mix) byKind[kind.name] = { offered: 0, ok: 0, shed: 0, timedOut: 0, errors: 0, latenciesMs: [] }
@@ -111,15 +124,6 @@ export async function runOpenLoop(options: OpenLoopOptions): Promise<PhaseResult
   let resolveDone: () => void = () => {}
   const done = new Promise<void>((resolve) => { resolveDone = resolve })
   const start = performance.now()
-
-  function pick(): RequestKind {
-    let r = random() * totalWeight
-    for (const kind of options.mix) {
-      r -= kind.weight
-      if (r < 0) return kind
-    }
-    return options.mix[options.mix.length - 1]!
-  }
 
   function fire(phase: PhaseResult, phaseStart: number, dueAt: number): void {
     const kind = pick()

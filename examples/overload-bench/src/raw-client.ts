@@ -109,6 +109,25 @@ export class RawClient {
     return this.request(`GET ${path} HTTP/1.1\r\nhost: ${this.host}:${this.port}\r\n${headers}\r\n`, outcome)
   }
 
+  /**
+   * Sends `GET path` and calls `outcome` exactly once: with the status, or with 0 when the
+   * connection failed or no answer came within `timeoutMs` (the connection is then closed).
+   */
+  getWithin(path: string, headers: string, timeoutMs: number, outcome: Outcome): void {
+    let done = false
+    const finish = (status: number): void => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      outcome(status)
+    }
+    const connection = this.get(path, headers, finish)
+    const timer = setTimeout(() => {
+      connection.abort()
+      finish(0)
+    }, timeoutMs)
+  }
+
   /** Sends a whole request (`head`: request line, headers, blank line, body) on an idle connection. */
   request(head: string, outcome: Outcome, onAbandon?: () => void): Connection {
     let connection = this.#idle.pop()

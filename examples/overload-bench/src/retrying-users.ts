@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks'
-import { seededRandom, type RequestKind } from './open-loop.js'
+import { mixPicker, seededRandom, type RequestKind } from './open-loop.js'
 import { RawClient } from './raw-client.js'
 
 export interface RetryingUsersOptions {
@@ -43,7 +43,7 @@ export async function runRetryingUsers(options: RetryingUsersOptions): Promise<R
   const retries = options.retries ?? 3
   const bucketMs = options.bucketMs ?? 100
   const random = seededRandom(options.seed ?? 1)
-  const totalWeight = options.mix.reduce((sum, kind) => sum + kind.weight, 0)
+  const pick = mixPicker(options.mix, random)
   const buckets = Math.ceil((options.durationMs + (retries + 1) * timeoutMs) / bucketMs)
   const result: RetryingUsersResult = {
     users: 0, served: 0, attempts: 0, okTimeline: new Array<number>(buckets).fill(0), sentTimeline: new Array<number>(buckets).fill(0), bucketMs
@@ -56,23 +56,10 @@ export async function runRetryingUsers(options: RetryingUsersOptions): Promise<R
   let allSettled: () => void = () => {}
   const settled = new Promise<void>((resolve) => { allSettled = resolve })
 
-  function pick(): RequestKind {
-    let r = random() * totalWeight
-    for (const kind of options.mix) {
-      r -= kind.weight
-      if (r < 0) return kind
-    }
-    return options.mix[options.mix.length - 1]!
-  }
-
   function attempt(kind: RequestKind, user: number, left: number): void {
     result.attempts++
     result.sentTimeline[bucketOf(performance.now())]!++
-    let done = false
-    const finish = (status: number): void => {
-      if (done) return
-      done = true
-      clearTimeout(timer)
+    client.getWithin(kind.path, `x-user-id: u${user}\r\n`, timeoutMs, (status) => {
       if (status >= 200 && status < 300) {
         result.served++
         result.okTimeline[bucketOf(performance.now())]!++
@@ -80,12 +67,7 @@ export async function runRetryingUsers(options: RetryingUsersOptions): Promise<R
         return attempt(kind, user, left - 1)
       }
       if (--pending === 0 && !sending) allSettled()
-    }
-    const connection = client.get(kind.path, `x-user-id: u${user}\r\n`, finish)
-    const timer = setTimeout(() => {
-      connection.abort()
-      finish(0)
-    }, timeoutMs)
+    })
   }
 
   const intervalMs = 1000 / options.arrivalsPerSecond

@@ -2,6 +2,7 @@ import underPressure from '@fastify/under-pressure'
 import loadShedding from '@spillway/load-shedding'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { DATABASE_URL, PostgresPool } from './postgres-pool.js'
+import type { RequestKind } from './open-loop.js'
 
 /**
  * CPU: each request burns ~2 ms of synchronous work. IO: each waits for one of 8 simulated pooled
@@ -33,6 +34,13 @@ export interface ScenarioOptions {
 
 /** The PG scenario's pool: small, so that a few hundred requests per second saturate it. */
 export const PG_POOL = { maxConnections: 4, queryMs: 20 } as const
+
+/** The benchmarks' traffic on the work routes: 10% high, 60% normal, 30% low. */
+export const WORK_MIX: readonly RequestKind[] = [
+  { name: 'high', path: '/high', weight: 10 },
+  { name: 'normal', path: '/normal', weight: 60 },
+  { name: 'low', path: '/low', weight: 30 }
+]
 
 /** The routes every target serves; the priority is route config, so all three targets see the same traffic. */
 export const ROUTES = [
