@@ -30,6 +30,8 @@ export interface PriorityLimiterOptions {
   /** With the run queue: share of the served rate admitted past it while the queue refuses work. */
   queueHeadroom: number
   signals: Readonly<Record<string, LoadSignal>>
+  /** Frees the slots of admitted requests that hold nothing any more (see `ConcurrencyLimiter`). */
+  reclaim?: (() => void) | undefined
 }
 
 const RANKS = PRIORITIES.length
@@ -68,7 +70,7 @@ export class PriorityLimiter {
     this.options = options
     this.mode = options.mode
     this.cohorts = options.cohorts
-    this.limiter = new ConcurrencyLimiter(options.limit, options.shares)
+    this.limiter = new ConcurrencyLimiter(options.limit, options.shares, options.reclaim)
     this.admission = new AdmissionLevel({
       levels: RANKS * options.cohorts,
       floor: options.cohorts,
