@@ -118,6 +118,26 @@ t.test('too few samples: latency is not judged and the level holds', async (t) =
   t.equal(c.level, 2, 'judged again once samples are back')
 })
 
+t.test('the requests in flight read as latency: the higher of the two, each from minSamples samples up', async (t) => {
+  const clock = manualClock()
+  const c = controller(clock)
+  t.match(c.evaluate(reading(5, { inFlightAgeMs: 250, inFlightSamples: 30 })), { to: 2, reason: 'latencyMs', value: 250, threshold: 200 },
+    'a hung dependency, seen before any slow request completed')
+  c.reset()
+  t.equal(c.evaluate(reading(5, { inFlightAgeMs: 5000, inFlightSamples: 9 })), undefined, 'fewer than minSamples: not judged')
+  t.match(c.evaluate(reading(150, { inFlightAgeMs: 90, inFlightSamples: 30 })), { to: 1, value: 150 }, 'the window when it reads higher')
+  t.match(c.evaluate(reading(0, { samples: 0, inFlightAgeMs: 450, inFlightSamples: 12 })), { to: 3, value: 450 },
+    'enough in flight and an empty window: judged')
+  t.notOk(c.held)
+  c.evaluate(reading(0, { samples: 0, inFlightAgeMs: 0, inFlightSamples: 3 }))
+  t.ok(c.held, 'neither has enough: the level holds')
+  for (let i = 0; i < 3; i++) {
+    clock.advance(1000)
+    c.evaluate(reading(0, { samples: 0, inFlightSamples: 3 }))
+  }
+  t.equal(c.level, 3, 'and does not come down')
+})
+
 t.test('event-loop delay, utilization and published pressure raise the level too', async (t) => {
   const clock = manualClock()
   const c = new LevelController(normalizeLevelOptions({
