@@ -7,9 +7,17 @@ export interface LoadReading {
   latencyMs: number
   /** Samples behind `latencyMs`; fewer than `minSamples` and latency is not judged. */
   samples: number
-  /** Event-loop delay (p99 of the last interval), ms. */
+  /**
+   * The requests in flight read as latency at the same percentile, ms: the age of the oldest
+   * ones, when enough of the recent requests are still in flight (`ServerMeter.inFlightLatency`).
+   * Judged as latency: the latency signal is the higher of the two.
+   */
+  inFlightAgeMs?: number
+  /** Samples behind `inFlightAgeMs`; fewer than `minSamples` and it is not judged. */
+  inFlightSamples?: number
+  /** Event-loop delay, ms: the p99 of a sampler interval, the lower of the last two (one stall is not a trend). */
   eventLoopDelayMs: number
-  /** Event-loop utilization over the last interval, 0 to 1. */
+  /** Event-loop utilization over a sampler interval, the lower of the last two, 0 to 1. */
   utilization: number
   /** Pressure published by the load shedder (0 to 1), undefined when nobody publishes one. */
   pressure: number | undefined
@@ -37,6 +45,8 @@ export interface LevelChange {
  * down needs a fresh dwell. Between the lower and the upper threshold the level holds and the dwell
  * restarts, so an input oscillating around one threshold moves the level once, not back and forth.
  * Latency from too few samples says nothing: it neither raises the level nor lets it come down.
+ * Latency is the window's percentile or, when they read higher, the requests in flight's: a
+ * dependency that hangs shows in their age before any slow request has completed.
  *
  * Pure: no timers, an injected clock; `evaluate()` is called by whoever owns the schedule.
  */
@@ -50,6 +60,8 @@ export class LevelController {
   #level = 0
   #belowSince: number | undefined
   #held = false
+  #inFlightPeakMs = 0
+  #inFlightPeakAt = Number.NEGATIVE_INFINITY
 
   /** `settings` as `normalizeLevelOptions` returns them: taken as they are, checked there once. */
   constructor(settings: LevelSettings) {
@@ -74,21 +86,23 @@ export class LevelController {
   /** Feeds one reading; returns the change it caused, if any. */
   evaluate(reading: LoadReading): LevelChange | undefined {
     const at = this.#now()
-    const latencyJudged = this.thresholds.latencyMs === false || reading.samples >= this.minSamples
+    const latency = this.#latency(reading, at)
+    const latencyJudged = this.thresholds.latencyMs === false || latency !== undefined
     this.#held = !latencyJudged
     let up = 0
     let upSignal: LoadSignal | undefined
+    let upValue = 0
     let stay = 0
     for (const signal of LOAD_SIGNALS) {
       const ladder = this.thresholds[signal]
       if (ladder === false) continue
-      if (signal === 'latencyMs' && !latencyJudged) continue
-      const value = reading[signal]
+      const value = signal === 'latencyMs' ? latency : reading[signal]
       if (value === undefined || !Number.isFinite(value)) continue
       const reached = countReached(ladder, value, 1)
       if (reached > up) {
         up = reached
         upSignal = signal
+        upValue = value
       }
       stay = Math.max(stay, countReached(ladder, value, this.recoverRatio))
     }
@@ -96,9 +110,8 @@ export class LevelController {
     if (up > from && upSignal !== undefined) {
       this.#level = up
       this.#belowSince = undefined
-      const value = reading[upSignal] as number
       const threshold = (this.thresholds[upSignal] as readonly number[])[up - 1] as number
-      return { from, to: up, reason: upSignal, value, threshold, reading, at }
+      return { from, to: up, reason: upSignal, value: upValue, threshold, reading, at }
     }
     if (from === 0 || stay >= from || !latencyJudged) {
       // In the band between the thresholds, or unable to judge: hold, and the dwell starts over.
@@ -112,11 +125,35 @@ export class LevelController {
     return { from, to: this.#level, reason: 'recovered', reading, at }
   }
 
+  /**
+   * The latency judged: the window's, or the in-flight requests' when they read higher, each only
+   * from `minSamples` samples up; undefined when neither has enough. The in-flight figure is the
+   * highest read within the last `dwellMs`: the age of the requests in flight at one evaluation
+   * depends on when it falls between their starts, and the window behind it catches up only over
+   * seconds, so an instant of young requests must not count as the dwell below a threshold that
+   * the in-flight ages raised the level past.
+   */
+  #latency(reading: LoadReading, at: number): number | undefined {
+    const windowed = reading.samples >= this.minSamples ? reading.latencyMs : undefined
+    let inFlight = (reading.inFlightSamples ?? 0) >= this.minSamples ? reading.inFlightAgeMs : undefined
+    if (inFlight === undefined || !Number.isFinite(inFlight)) inFlight = undefined
+    else if (inFlight >= this.#inFlightPeakMs || at - this.#inFlightPeakAt >= this.dwellMs) {
+      this.#inFlightPeakMs = inFlight
+      this.#inFlightPeakAt = at
+    } else {
+      inFlight = this.#inFlightPeakMs
+    }
+    if (inFlight === undefined) return windowed
+    return windowed === undefined || inFlight > windowed ? inFlight : windowed
+  }
+
   /** Back to level 0 with no dwell in progress. */
   reset(): void {
     this.#level = 0
     this.#belowSince = undefined
     this.#held = false
+    this.#inFlightPeakMs = 0
+    this.#inFlightPeakAt = Number.NEGATIVE_INFINITY
   }
 }
 

@@ -118,6 +118,26 @@ t.test('too few samples: latency is not judged and the level holds', async (t) =
   t.equal(c.level, 2, 'judged again once samples are back')
 })
 
+t.test('the requests in flight read as latency: the higher of the two, each from minSamples samples up', async (t) => {
+  const clock = manualClock()
+  const c = controller(clock)
+  t.match(c.evaluate(reading(5, { inFlightAgeMs: 250, inFlightSamples: 30 })), { to: 2, reason: 'latencyMs', value: 250, threshold: 200 },
+    'a hung dependency, seen before any slow request completed')
+  c.reset()
+  t.equal(c.evaluate(reading(5, { inFlightAgeMs: 5000, inFlightSamples: 9 })), undefined, 'fewer than minSamples: not judged')
+  t.match(c.evaluate(reading(150, { inFlightAgeMs: 90, inFlightSamples: 30 })), { to: 1, value: 150 }, 'the window when it reads higher')
+  t.match(c.evaluate(reading(0, { samples: 0, inFlightAgeMs: 450, inFlightSamples: 12 })), { to: 3, value: 450 },
+    'enough in flight and an empty window: judged')
+  t.notOk(c.held)
+  c.evaluate(reading(0, { samples: 0, inFlightAgeMs: 0, inFlightSamples: 3 }))
+  t.ok(c.held, 'neither has enough: the level holds')
+  for (let i = 0; i < 3; i++) {
+    clock.advance(1000)
+    c.evaluate(reading(0, { samples: 0, inFlightSamples: 3 }))
+  }
+  t.equal(c.level, 3, 'and does not come down')
+})
+
 t.test('event-loop delay, utilization and published pressure raise the level too', async (t) => {
   const clock = manualClock()
   const c = new LevelController(normalizeLevelOptions({
@@ -142,4 +162,29 @@ t.test('the default thresholds apply to 3 levels; signals set to false are ignor
   const onlyPressure = new LevelController(normalizeLevelOptions({ levels: 2, thresholds: { pressure: [0.5, 0.9] } }))
   t.equal(onlyPressure.thresholds.latencyMs, false, 'defaults describe 3 levels only')
   t.equal(onlyPressure.evaluate(reading(0, { samples: 0, pressure: 0.95 }))?.to, 2, 'no latency ladder: too few samples does not hold')
+})
+
+t.test('the in-flight ages judged are the highest within the last dwell: an instant of young requests does not bring the level down', async (t) => {
+  const clock = manualClock()
+  const c = controller(clock)
+  // A dependency slows down: the window (10 s of fast samples) still reads 5 ms, the requests in
+  // flight read 120 ms when the evaluation falls late in their life and ~0 when it falls early.
+  t.match(c.evaluate(reading(5, { inFlightAgeMs: 120, inFlightSamples: 30 })), { to: 1, value: 120 })
+  // High readings 1.3 s apart: more than the dwell (1 s) of young requests between them.
+  const flaps = []
+  for (let i = 1; i <= 52; i++) {
+    clock.advance(100)
+    const change = c.evaluate(reading(5, { inFlightAgeMs: i % 13 === 0 ? 110 : 3, inFlightSamples: 30 }))
+    if (change !== undefined) flaps.push(change)
+  }
+  t.same(flaps, [], 'no change in 5.2 s of mostly young requests')
+  t.equal(c.level, 1)
+  // The dependency is fast again: the ages stay low, and the level comes down one dwell after the last high one.
+  const changes = []
+  for (let i = 0; i < 30; i++) {
+    clock.advance(100)
+    const change = c.evaluate(reading(5, { inFlightAgeMs: 2, inFlightSamples: 30 }))
+    if (change !== undefined) changes.push(change)
+  }
+  t.match(changes, [{ from: 1, to: 0, reason: 'recovered' }], 'then down, once')
 })

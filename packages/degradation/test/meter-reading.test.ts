@@ -1,5 +1,6 @@
+import type { EventLoopUtilization } from 'node:perf_hooks'
 import t from 'tap'
-import { ServerMeter } from '@spillway/latency-window/core'
+import { ServerMeter, type EventLoopSources } from '@spillway/latency-window/core'
 import { IDLE_READING, meterReading, readMeter } from '../src/meter-reading.js'
 import { manualClock } from './helpers/clock.js'
 
@@ -13,7 +14,9 @@ t.test('the meter\'s figures, over the window of the shape asked for; pressure o
   // Its event-loop sampler is never started here: delay and utilization read 0.
   const meter = new ServerMeter({ now: clock.now })
   const shape = { windowMs: 1000, slices: 4 }
-  t.same(readMeter(meter, { latencyWindow: shape, percentile: 0.5 }), { latencyMs: 0, samples: 0, eventLoopDelayMs: 0, utilization: 0, pressure: undefined })
+  t.same(readMeter(meter, { latencyWindow: shape, percentile: 0.5 }), {
+    latencyMs: 0, samples: 0, inFlightAgeMs: 0, inFlightSamples: 0, eventLoopDelayMs: 0, utilization: 0, pressure: undefined
+  })
   for (const ms of [10, 20, 30, 40]) meter.recordLatency(ms, clock.now())
   const reading = readMeter(meter, { latencyWindow: shape, percentile: 0.5 })
   t.equal(reading.samples, 4)
@@ -23,4 +26,67 @@ t.test('the meter\'s figures, over the window of the shape asked for; pressure o
   t.equal(readMeter(meter, { latencyWindow: undefined, percentile: 0.5 }).samples, 4, 'the shared 10 s window has not')
   meter.publishPressure('load-shedding', 0.4)
   t.equal(meterReading(meter, meter.latency, 0.5).pressure, 0.4)
+})
+
+/** Event-loop sources the test fills: delays (ms) and busy/idle time per interval. */
+function fakeLoop() {
+  let delaysNs: number[] = []
+  let active = 0
+  let idle = 0
+  const sources: EventLoopSources = {
+    delay: {
+      get count() { return delaysNs.length },
+      get max() { return Math.max(0, ...delaysNs) },
+      percentile(p: number) {
+        const sorted = [...delaysNs].sort((a, b) => a - b)
+        return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0
+      },
+      reset() { delaysNs = [] },
+      enable() { return true },
+      disable() { return true }
+    },
+    eventLoopUtilization(current?: EventLoopUtilization, previous?: EventLoopUtilization) {
+      if (current && previous) {
+        const a = current.active - previous.active
+        const i = current.idle - previous.idle
+        return { active: a, idle: i, utilization: a / (a + i) }
+      }
+      return { active, idle, utilization: active / (active + idle) }
+    },
+    now: () => active + idle
+  }
+  return {
+    sources,
+    /** One 500 ms interval: `delays` sampled, `busy` of it spent running code. */
+    interval(busyMs: number, ...delays: number[]) {
+      delaysNs = delays.map((ms) => ms * 1e6)
+      active += busyMs
+      idle += 500 - busyMs
+    }
+  }
+}
+
+t.test('event-loop figures: one stalled interval is not a trend, two in a row are', async (t) => {
+  const loop = fakeLoop()
+  const meter = new ServerMeter({ eventLoop: { sources: loop.sources } })
+  const read = () => readMeter(meter, { latencyWindow: undefined, percentile: 0.95 })
+  meter.eventLoop.sample()
+  const calm = () => loop.interval(100, ...Array.from({ length: 40 }, () => 1))
+  calm()
+  meter.eventLoop.sample()
+  // A 150 ms garbage collection among 35 ordinary ticks: that interval's p99 is the pause.
+  loop.interval(350, 150, ...Array.from({ length: 34 }, () => 1))
+  meter.eventLoop.sample()
+  t.equal(meter.eventLoop.current.delayP99Ms, 150, 'the interval\'s own p99 is the stall')
+  t.match(read(), { eventLoopDelayMs: 1, utilization: 0.2 }, 'the reading is the lower of the last two intervals')
+  calm()
+  meter.eventLoop.sample()
+  t.match(read(), { eventLoopDelayMs: 1, utilization: 0.2 }, 'and the stall is gone the interval after')
+  // A saturated loop: every interval's ticks are late.
+  loop.interval(490, ...Array.from({ length: 4 }, () => 120))
+  meter.eventLoop.sample()
+  t.match(read(), { eventLoopDelayMs: 1 }, 'the first saturated interval waits for a second')
+  loop.interval(495, ...Array.from({ length: 4 }, () => 130))
+  meter.eventLoop.sample()
+  t.match(read(), { eventLoopDelayMs: 120, utilization: 0.98 }, 'two in a row: a trend, read at once')
 })

@@ -1,5 +1,5 @@
 export { degradation, type DegradationMiddleware, type ExpressDegradationOptions, type ExpressFeatureDeclaration, type ExpressFeatureFallback } from './degradation.js'
-export { RequestMeter, measureRequests, excludeFromLatency, requestStartedAt, type MeteredRequest } from './request-meter.js'
+export { RequestMeter, measureRequests, longLived, excludeFromLatency, requestStartedAt, type MeteredRequest } from './request-meter.js'
 export { consoleLogger, type SpillwayLogger } from './logger.js'
 export { DEGRADED_HEADER } from '@spillway/degradation/core'
 export { rateLimit, type RateLimitMiddleware, type ExpressRateLimitOptions, type ExpressRouteRateLimitOptions } from './rate-limit.js'

@@ -85,12 +85,15 @@ const middlewareMount: SheddingMount<ServerResponse, NextFunction> = {
 /** Adaptive, priority-aware load shedding for Express. */
 export function loadShedding(input: ExpressLoadSheddingOptions = {}): LoadSheddingMiddleware {
   const config = normalizeOptions<Request>(input)
-  const meter = new RequestMeter(NAME, undefined, failOption)
+  // A response that turns into a stream, or a long-lived request, lets go of its slot: on every
+  // app's meter this middleware meets.
+  const meter = new RequestMeter(NAME, undefined, failOption, (found) => { found.onDetach(protocol.releaseHeld) })
   const protocol = new SheddingProtocol(config, {
     // The clock of the request start times the meter hands out; the default one before the first request.
     now: () => meter.meter?.now() ?? monotonicNow(),
     publishPressure: (pressure) => meter.meter?.publishPressure('load-shedding', pressure),
-    onUpdate: (state) => { if (updateChannel.hasSubscribers) updateChannel.publish(state) }
+    onUpdate: (state) => { if (updateChannel.hasSubscribers) updateChannel.publish(state) },
+    sweep: () => { meter.meter?.sweep() }
   })
   const { controller } = protocol
   const { limiter } = controller

@@ -8,7 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import {
-  excludeFromLatency, requestStartedAt, sharedMeter, startTiming, timedSince,
+  excludeFromLatency, markLongLived, requestStartedAt, sharedMeter, startTiming, timedSince,
   type OptionsErrorFactory, type ServerMeter, type ServerMeterOptions
 } from '@spillway/latency-window/core'
 
@@ -25,14 +25,17 @@ export class RequestMeter {
   readonly #owner: string
   readonly #options: ServerMeterOptions | undefined
   readonly #fail: OptionsErrorFactory | undefined
+  readonly #onMeter: ((meter: ServerMeter) => void) | undefined
   #app: object | undefined
   #meter: ServerMeter | undefined
   #retained: ServerMeter | undefined
 
-  constructor(owner: string, options?: ServerMeterOptions, fail?: OptionsErrorFactory) {
+  /** `onMeter` is called with each app's meter when this middleware meets it (again after it served another app). */
+  constructor(owner: string, options?: ServerMeterOptions, fail?: OptionsErrorFactory, onMeter?: (meter: ServerMeter) => void) {
     this.#owner = owner
     this.#options = options
     this.#fail = fail
+    this.#onMeter = onMeter
   }
 
   /** The meter this middleware last served, undefined before its first request. */
@@ -51,6 +54,7 @@ export class RequestMeter {
     const meter = sharedMeter(app, this.#options, this.#fail)
     this.#app = app
     this.#meter = meter
+    this.#onMeter?.(meter)
     // The first middleware of an app owns the event-loop sampler; the meter's unref'd timer never
     // keeps the process alive, and `close()` stops it.
     if (meter.claimMeasurement(this.#owner)) {
@@ -77,6 +81,21 @@ export class RequestMeter {
 
 // Requests that reach a middleware outside Express (plain `http` handlers, tests) share one meter.
 const DEFAULT_APP = {}
+
+/**
+ * A route middleware marking its requests long-lived (long polling, a stream whose headers come
+ * late): they never count in flight nor in latency, and hold no load-shedding slot. Mount it on the
+ * route, after the app-wide Spillway middlewares: `app.get('/poll', longLived(), handler)`. A
+ * response that sends its headers first and then streams (server-sent events) needs no marking.
+ */
+export function longLived(): (request: MeteredRequest, response: ServerResponse, next: () => void) => void {
+  return function spillwayLongLived(request, response, next) {
+    // The app's meter is looked up only when no Spillway middleware timed the request yet.
+    if (timedSince(request) === undefined) markLongLived(request, response, sharedMeter(request.app ?? DEFAULT_APP))
+    else markLongLived(request, response)
+    next()
+  }
+}
 
 /**
  * A middleware that only measures: mount it first (`app.use(measureRequests())`) when the Spillway

@@ -34,6 +34,7 @@ export interface EventLoopSignalsOptions {
 }
 
 const NS_PER_MS = 1e6
+const IDLE: EventLoopReading = Object.freeze({ delayP99Ms: 0, delayMaxMs: 0, utilization: 0, sampledAt: 0 })
 
 /**
  * Event-loop pressure per interval: the tail delay (p99 and max, reset every interval) and the
@@ -52,9 +53,13 @@ export class EventLoopSignals {
   #timer: NodeJS.Timeout | undefined
   #users = 0
   #lastElu: EventLoopUtilization | undefined
-  #reading: EventLoopReading = { delayP99Ms: 0, delayMaxMs: 0, utilization: 0, sampledAt: 0 }
+  #reading: EventLoopReading = IDLE
+  #previous: EventLoopReading = IDLE
+  readonly #afterSample: (() => void) | undefined
 
-  constructor(input?: EventLoopSignalsOptions) {
+  /** `afterSample`: called after each timed sample (the shared meter sweeps its in-flight list there). */
+  constructor(input?: EventLoopSignalsOptions, afterSample?: () => void) {
+    this.#afterSample = afterSample
     const options = checkOptionsObject<EventLoopSignalsOptions>('options', input)
     this.intervalMs = checkNumber('intervalMs', options.intervalMs ?? 500, { min: 10, max: 60_000 })
     const resolutionMs = checkNumber('resolutionMs', options.resolutionMs ?? 10, { min: 1, max: 1000, integer: true })
@@ -77,6 +82,14 @@ export class EventLoopSignals {
     return this.#reading
   }
 
+  /**
+   * The interval before `current`: with it, a reader can tell a stall (one interval) from a trend
+   * (two in a row). All zero until two intervals have passed.
+   */
+  get previous(): Readonly<EventLoopReading> {
+    return this.#previous
+  }
+
   get running(): boolean {
     return this.#timer !== undefined
   }
@@ -87,7 +100,10 @@ export class EventLoopSignals {
     this.#sources.delay.reset()
     this.#sources.delay.enable()
     this.#lastElu = this.#sources.eventLoopUtilization()
-    this.#timer = setInterval(() => this.sample(), this.intervalMs)
+    this.#timer = setInterval(() => {
+      this.sample()
+      this.#afterSample?.()
+    }, this.intervalMs)
     // The sampler must never be what keeps a process alive.
     this.#timer.unref()
   }
@@ -108,6 +124,7 @@ export class EventLoopSignals {
     const utilization = this.#lastElu === undefined ? 0 : eventLoopUtilization(elu, this.#lastElu).utilization
     this.#lastElu = elu
     const hasDelay = delay.count > 0
+    this.#previous = this.#reading
     this.#reading = {
       delayP99Ms: hasDelay ? delay.percentile(99) / NS_PER_MS : 0,
       delayMaxMs: hasDelay ? delay.max / NS_PER_MS : 0,

@@ -1,8 +1,11 @@
+import type { IncomingMessage } from 'node:http'
 import { monotonicNow, type Clock } from './clock.js'
 import { EventLoopSignals, type EventLoopSignalsOptions } from './event-loop-signals.js'
 import { InFlight } from './in-flight.js'
+import { InFlightRequests, type InFlightLatency } from './in-flight-requests.js'
 import { optionMessage, SpillwayOptionsError, type OptionsErrorFactory } from './option-checks.js'
 import { DEFAULT_SLICES, DEFAULT_WINDOW_MS, LatencyWindow, type LatencyWindowOptions } from './latency-window.js'
+import type { RequestTiming } from './request-timing.js'
 
 export interface ServerMeterOptions {
   /** Clock for request timing and the latency window. Default `performance.now`. */
@@ -10,6 +13,9 @@ export interface ServerMeterOptions {
   latency?: Omit<LatencyWindowOptions, 'now'>
   eventLoop?: EventLoopSignalsOptions
 }
+
+/** Told that a request stopped counting before it ended: its response turned into a stream, or it was marked long-lived. */
+export type DetachListener = (request: IncomingMessage) => void
 
 /**
  * One server's measurements, shared by every Spillway plugin registered on it so that each request
@@ -19,6 +25,8 @@ export class ServerMeter {
   readonly now: Clock
   readonly latency: LatencyWindow
   readonly inFlight = new InFlight()
+  /** The requests `inFlight` counts, oldest first. */
+  readonly requests = new InFlightRequests<RequestTiming>()
   readonly eventLoop: EventLoopSignals
   #measuredBy: string | undefined
   /** Windows of other shapes that readers asked for, fed by the same measurements. */
@@ -26,12 +34,16 @@ export class ServerMeter {
   #pressure = 0
   #pressureSource: string | undefined
   readonly #eventLoopOptions: EventLoopSignalsOptions | undefined
+  readonly #detachListeners: DetachListener[] = []
+  #recorded = 0
 
   constructor(options: ServerMeterOptions = {}) {
     this.now = options.now ?? monotonicNow
     this.#eventLoopOptions = options.eventLoop
     this.latency = new LatencyWindow({ ...options.latency, now: this.now })
-    this.eventLoop = new EventLoopSignals(options.eventLoop)
+    // Streams are noticed on the sampler's timer, which runs while any Spillway plugin is
+    // registered: no timer of our own.
+    this.eventLoop = new EventLoopSignals(options.eventLoop, () => { this.sweep() })
   }
 
   /**
@@ -55,8 +67,69 @@ export class ServerMeter {
 
   /** Records one measured request latency into every window; `at` is the end, on `now`. */
   recordLatency(ms: number, at: number): void {
+    this.#recorded++
     this.latency.record(ms, at)
     for (let i = 0; i < this.#extraWindows.length; i++) this.#extraWindows[i]!.record(ms, at)
+  }
+
+  /** Latencies recorded since the meter was created. */
+  get recorded(): number {
+    return this.#recorded
+  }
+
+  /** Counts a request that starts now: it joins the in-flight list (`request-timing.ts` calls it). */
+  track(timing: RequestTiming): void {
+    this.requests.push(timing)
+    this.inFlight.acquire()
+  }
+
+  /** A counted request ended. */
+  untrack(timing: RequestTiming): void {
+    this.requests.remove(timing)
+    this.inFlight.release()
+  }
+
+  /**
+   * A counted request stops counting before it ends (its response turned into a stream, or it was
+   * marked long-lived): out of the list and the count, its end recorded as no latency, and the
+   * `onDetach` listeners told, so that what they hold for it (the load shedder's slot) is let go.
+   */
+  detach(timing: RequestTiming, state: 'streaming' | 'long-lived'): void {
+    timing.state = state
+    this.untrack(timing)
+    const listeners = this.#detachListeners
+    for (let i = 0; i < listeners.length; i++) listeners[i]!(timing.request)
+  }
+
+  /** Calls `listener` for every request that stops counting before it ends (once per listener, however often added). */
+  onDetach(listener: DetachListener): void {
+    if (!this.#detachListeners.includes(listener)) this.#detachListeners.push(listener)
+  }
+
+  /**
+   * Notices the responses that turned into streams since the last sweep and detaches them; answers
+   * how many. Node has no event for "headers sent", and a per-response hook on `writeHead` would
+   * cost every request: a walk over the requests in flight on a timer costs nothing per request.
+   * Runs after every event-loop sample, and whenever a reader needs the figures fresh (the load
+   * shedder's control step and full limit, the degradation controller's evaluation).
+   */
+  sweep(): number {
+    let found = 0
+    const requests = this.requests
+    for (let timing = requests.oldest; timing !== undefined;) {
+      const next = requests.after(timing)
+      if (timing.streaming) {
+        this.detach(timing, 'streaming')
+        found++
+      }
+      timing = next
+    }
+    return found
+  }
+
+  /** The requests in flight read as latency samples at `quantile` (see `InFlightRequests.latencyAt`). */
+  inFlightLatency(quantile: number): InFlightLatency {
+    return this.requests.latencyAt(quantile, this.now(), this.#recorded)
   }
 
   /**

@@ -11,6 +11,12 @@ import type { LimitAlgorithm } from './limit-algorithm.js'
  * allocated per request. RTTs are summed between updates and fed to the algorithm once per
  * control interval (as concurrency-limits' `WindowedLimit` does), which keeps the hot path to a
  * few arithmetic operations and makes the algorithm's input less noisy.
+ *
+ * A slot can outlive the work it was for: a response that turned into a stream (server-sent
+ * events) holds nothing of the server's any more. `reclaim`, when given, frees such slots: it is
+ * called when a request meets its ceiling, at most once per request admitted since the last call,
+ * so that a burst of streams opening at once is admitted in full, and a limit filled with slow
+ * requests is not swept again for every refusal.
  */
 export class ConcurrencyLimiter {
   readonly algorithm: LimitAlgorithm
@@ -23,10 +29,13 @@ export class ConcurrencyLimiter {
   #rttCount = 0
   #dropped = false
   #limit: number
+  readonly #reclaim: (() => void) | undefined
+  #acquiredSinceReclaim = false
 
-  constructor(algorithm: LimitAlgorithm, shares: readonly number[]) {
+  constructor(algorithm: LimitAlgorithm, shares: readonly number[], reclaim?: () => void) {
     this.algorithm = algorithm
     this.shares = shares
+    this.#reclaim = reclaim
     this.#ceilings = new Float64Array(shares.length)
     this.#limit = algorithm.limit
     this.#setCeilings()
@@ -47,18 +56,27 @@ export class ConcurrencyLimiter {
 
   /** True (and counted) when a request of `rank` fits under its ceiling. */
   tryAcquire(rank: number): boolean {
-    if (this.#inFlight >= (this.#ceilings[rank] ?? 0)) return false
+    const ceiling = this.#ceilings[rank] ?? 0
+    if (this.#inFlight >= ceiling && !this.#reclaimed(ceiling)) return false
     this.acquire()
     return true
   }
 
   /** Counts a request in flight regardless of the limit (shadow mode, bypassed work we still time). */
   acquire(): void {
+    this.#acquiredSinceReclaim = true
     if (++this.#inFlight > this.#peak) this.#peak = this.#inFlight
   }
 
+  #reclaimed(ceiling: number): boolean {
+    if (this.#reclaim === undefined || !this.#acquiredSinceReclaim) return false
+    this.#acquiredSinceReclaim = false
+    this.#reclaim()
+    return this.#inFlight < ceiling
+  }
+
   /**
-   * @param rttMs how long the request was in flight
+   * @param rttMs how long the request was in flight; negative: no sample (a slot let go early)
    * @param dropped whether it failed (5xx) or its client gave up — a loss signal for AIMD
    */
   release(rttMs: number, dropped: boolean): void {

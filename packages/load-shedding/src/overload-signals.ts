@@ -28,6 +28,12 @@ export interface OverloadVerdict {
   ceiling: number | undefined
   /** The loop's backlog is draining fast: the previous cut taking effect. */
   draining: boolean
+  /**
+   * Only signals that one stall of the event loop can raise said overload: the CPU's (the run
+   * queue's expiries, the loop's delay and utilization) and the loop-turn guard's. Not the
+   * limiter's nor the user's.
+   */
+  loopOnly: boolean
 }
 
 /**
@@ -47,7 +53,7 @@ export class OverloadSignals {
   /** The last step's event-loop figures. */
   eventLoop: LoopReading = { delayP50Ms: 0, delayP99Ms: 0, delayMaxMs: 0, utilization: 0, sampledAt: 0 }
   readonly #verdict: OverloadVerdict = {
-    overloaded: false, severity: 0, cpuSeverity: 0, otherOverloaded: false, ceiling: undefined, draining: false
+    overloaded: false, severity: 0, cpuSeverity: 0, otherOverloaded: false, ceiling: undefined, draining: false, loopOnly: false
   }
 
   constructor(options: OverloadSignalsOptions) {
@@ -101,6 +107,7 @@ export class OverloadSignals {
     verdict.otherOverloaded = otherOverloaded
     verdict.ceiling = ceiling
     verdict.draining = queue === undefined && cpuSeverity > 0 && severity === cpuSeverity && this.delay.falling
+    verdict.loopOnly = verdict.overloaded && !this.limit.overloaded && !this.user.overloaded
     return verdict
   }
 }

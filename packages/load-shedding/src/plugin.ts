@@ -81,8 +81,11 @@ const spillwayLoadShedding: FastifyPluginAsync<LoadSheddingOptions> = async func
   const protocol = new SheddingProtocol(config, {
     now: meter.now,
     publishPressure: (pressure) => meter.publishPressure('load-shedding', pressure),
-    onUpdate: (state) => { if (updateChannel.hasSubscribers) updateChannel.publish(state) }
+    onUpdate: (state) => { if (updateChannel.hasSubscribers) updateChannel.publish(state) },
+    sweep: () => { meter.sweep() }
   })
+  // A response that turns into a stream, or a long-lived route's request, lets go of its slot.
+  meter.onDetach(protocol.releaseHeld)
   const { controller } = protocol
   const { limiter } = controller
   const frontRoutes = new FrontRoutes()

@@ -30,6 +30,8 @@ export interface PriorityLimiterOptions {
   /** With the run queue: share of the served rate admitted past it while the queue refuses work. */
   queueHeadroom: number
   signals: Readonly<Record<string, LoadSignal>>
+  /** Frees the slots of admitted requests that hold nothing any more (see `ConcurrencyLimiter`). */
+  reclaim?: (() => void) | undefined
 }
 
 const RANKS = PRIORITIES.length
@@ -63,12 +65,14 @@ export class PriorityLimiter {
   /** Whether the last overload was the event loop's: then its headroom says how fast to relax. */
   #cpuBound = false
   #draining = false
+  /** Whether the previous step found an overload too: only the second of two in a row moves the threshold. */
+  #overloadedBefore = false
 
   constructor(options: PriorityLimiterOptions) {
     this.options = options
     this.mode = options.mode
     this.cohorts = options.cohorts
-    this.limiter = new ConcurrencyLimiter(options.limit, options.shares)
+    this.limiter = new ConcurrencyLimiter(options.limit, options.shares, options.reclaim)
     this.admission = new AdmissionLevel({
       levels: RANKS * options.cohorts,
       floor: options.cohorts,
@@ -151,7 +155,16 @@ export class PriorityLimiter {
     const verdict = this.signals.assess(eventLoop, queue, servedPerSecond, peakInFlight, this.limiter.limit)
     this.#overloaded = verdict.overloaded
     this.#draining = verdict.draining
-    if (verdict.draining) {
+    // One step overloaded by the loop's signals alone is not yet a standing overload: one stall of
+    // the loop (a garbage collection) makes such a step, its waiters expiring, its served rate
+    // measuring the stall, and the burst read right after it counted as new arrivals. As CoDel
+    // waits an interval of standing queue before it drops (RFC 8289), the threshold moves from the
+    // second overloaded step in a row; meanwhile the run queue and the loop-turn guard still refuse
+    // what cannot be served in time. The limiter's and the user's signals, which a stall does not
+    // raise, act at once.
+    const first = verdict.loopOnly && !this.#overloadedBefore
+    this.#overloadedBefore = verdict.overloaded
+    if (verdict.draining || first) {
       this.admission.observe(elapsedMs)
       return this.pressure
     }

@@ -7,7 +7,7 @@
  * `SheddingMount` built once at registration.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { RefusalPacer, RequestSlot, excludeFromLatency, type Clock, type HeldRefusal } from '@spillway/latency-window/core'
+import { RefusalPacer, RequestSlot, excludeFromLatency, timingState, type Clock, type HeldRefusal } from '@spillway/latency-window/core'
 import { publishShed } from './channels.js'
 import { QUEUED, SHED_DEADLINE, type Decision, type Refusal } from './decision.js'
 import type { LoadSheddingConfig } from './options.js'
@@ -65,6 +65,13 @@ export class SheddingProtocol {
   readonly #admittedAt = new RequestSlot<number>('spillway.loadShedding.admittedAt')
   // One listener for every admitted response, reading its state from the request: no closure per request.
   readonly #releaseOnClose: (this: ServerResponse) => void
+  /**
+   * Lets go of an admitted request's slot before its response closes, without a latency sample:
+   * the shared meter calls it (`ServerMeter.onDetach`) when the response turned into a stream or
+   * the request was marked long-lived. A stream's time to its headers is not how long the server
+   * takes to answer, and the rest of it is the client's interest, not the server's work.
+   */
+  readonly releaseHeld: (request: IncomingMessage) => void
 
   constructor(config: LoadSheddingConfig<never>, hooks: SheddingHooks) {
     this.#now = hooks.now
@@ -96,6 +103,11 @@ export class SheddingProtocol {
       admittedAt.clear(this.req)
       // A client that gives up is a loss signal (AIMD backs off), and must not leak its slot.
       controller.release(now() - at, !this.writableFinished || this.statusCode >= 500)
+    }
+    this.releaseHeld = function releaseHeld(request: IncomingMessage): void {
+      if (admittedAt.get(request) === undefined) return
+      admittedAt.clear(request)
+      controller.release(-1, false)
     }
   }
 
@@ -171,6 +183,11 @@ export class SheddingProtocol {
    * first (a 401), or a closing server's 503, would skip them and leak the slot.
    */
   #admit(request: IncomingMessage, response: ServerResponse, at: number): void {
+    // Marked long-lived before it was decided (Express's `longLived()` mounted first): it holds no slot.
+    if (timingState(request) === 'long-lived') {
+      this.controller.release(-1, false)
+      return
+    }
     this.#admittedAt.set(request, at)
     this.pacer?.served(request)
     response.on('close', this.#releaseOnClose)

@@ -34,6 +34,11 @@ export interface ShedControllerHooks<T = never> {
   onUpdate?: (state: LoadSheddingState) => void
   /** Without them there is no run queue: `acquire` never answers `QUEUED`. */
   queued?: QueuedRequestHandlers<T>
+  /**
+   * The shared meter's sweep, which lets go of admitted requests whose responses turned into
+   * streams: run at every control step, and when the concurrency limit is full.
+   */
+  sweep?: () => void
 }
 
 const NS_PER_MS = 1e6
@@ -47,6 +52,7 @@ export class ShedController<T = never> {
   readonly #now: Clock
   readonly #publishPressure: ((pressure: number) => void) | undefined
   readonly #onUpdate: ((state: LoadSheddingState) => void) | undefined
+  readonly #sweep: (() => void) | undefined
   readonly #delay: IntervalHistogram
   readonly #eventLoop: EventLoopSignals
   readonly #turn = new LoopTurn()
@@ -62,7 +68,8 @@ export class ShedController<T = never> {
     this.#now = hooks.now
     this.#publishPressure = hooks.publishPressure
     this.#onUpdate = hooks.onUpdate
-    this.limiter = new PriorityLimiter({ ...config, queueHeadroom: config.queue?.headroom ?? 0 })
+    this.#sweep = hooks.sweep
+    this.limiter = new PriorityLimiter({ ...config, queueHeadroom: config.queue?.headroom ?? 0, reclaim: hooks.sweep })
     // Our own sampler, read by the control step itself, rather than the shared meter's: the shared
     // one ticks every 500 ms by default, too slow to catch a CPU overload before clients time out.
     this.#delay = monitorEventLoopDelay({ resolution: 5 })
@@ -130,6 +137,8 @@ export class ShedController<T = never> {
 
   /** One control step: read the signals, move the threshold and the limit, publish the pressure. */
   update(): LoadSheddingState {
+    // Streams let go first, so that the step's concurrency reads what the server is working on.
+    this.#sweep?.()
     const at = this.#now()
     const reading = this.#readLoop(at - this.#lastUpdate)
     const pressure = this.limiter.update(at, at - this.#lastUpdate, reading, this.#queue?.takeCounts())

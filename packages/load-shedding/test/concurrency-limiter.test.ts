@@ -44,3 +44,43 @@ t.test('release never goes below zero; acquire ignores the limit', async (t) => 
   for (let i = 0; i < 10; i++) limiter.acquire()
   t.equal(limiter.inFlight, 10)
 })
+
+t.test('a full limit reclaims the slots of requests that hold nothing any more, once per admission', async (t) => {
+  // Two of the admitted requests are streams the reclaim lets go of, when it is called.
+  let streams = 0
+  let sweeps = 0
+  const limiter: ConcurrencyLimiter = new ConcurrencyLimiter(new AimdLimit({ initialLimit: 4 }), SHARES, () => {
+    sweeps++
+    for (; streams > 0; streams--) limiter.release(-1, false)
+  })
+  for (let i = 0; i < 4; i++) t.ok(limiter.tryAcquire(2))
+  streams = 2
+  t.ok(limiter.tryAcquire(2), 'full: reclaimed two slots, took one')
+  t.equal(sweeps, 1)
+  t.ok(limiter.tryAcquire(2))
+  t.notOk(limiter.tryAcquire(2), 'full of work: refused after one more sweep')
+  t.equal(sweeps, 2)
+  t.notOk(limiter.tryAcquire(2))
+  t.notOk(limiter.tryAcquire(2))
+  t.equal(sweeps, 2, 'nothing admitted since: not swept again for every refusal')
+  limiter.release(5, false)
+  t.ok(limiter.tryAcquire(2), 'a slot freed by an ordinary end')
+  t.equal(sweeps, 2, 'needs no sweep')
+  streams = 1
+  t.ok(limiter.tryAcquire(2), 'admitted since the last sweep: full again, swept again')
+  t.equal(sweeps, 3)
+})
+
+t.test('a slot let go early feeds no RTT sample', async (t) => {
+  const samples: number[] = []
+  const algorithm: LimitAlgorithm = { limit: 10, onSample(_startTime, rtt) { samples.push(rtt); return 10 } }
+  const limiter = new ConcurrencyLimiter(algorithm, SHARES)
+  limiter.tryAcquire(2)
+  limiter.tryAcquire(2)
+  limiter.release(-1, false)
+  limiter.update(0)
+  t.same(samples, [], 'no sample, no news')
+  limiter.release(8, false)
+  limiter.update(0)
+  t.same(samples, [8])
+})

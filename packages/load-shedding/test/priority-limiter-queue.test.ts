@@ -68,10 +68,12 @@ t.test('queue mode: a saturated event loop is not overload while the queue serve
 
   // The same readings without the queue: the delay and utilization triggers act.
   const without = shedder()
-  queuedInterval(without, Number.POSITIVE_INFINITY)
-  without.update(INTERVAL_MS, INTERVAL_MS, SATURATED)
+  for (let step = 1; step <= 2; step++) {
+    queuedInterval(without, Number.POSITIVE_INFINITY)
+    without.update(step * INTERVAL_MS, INTERVAL_MS, SATURATED)
+  }
   t.equal(without.overloaded, true, 'control: the saturated reading is overload without a queue')
-  t.ok(without.state.threshold.admittedLevels < 16)
+  t.ok(without.state.threshold.admittedLevels < 16, 'cut at the second saturated step in a row')
   t.same(without.state.signals.queue, EMPTY_QUEUE, 'no queue: all zero')
 })
 
@@ -90,6 +92,12 @@ t.test('queue expiries: the threshold comes down to about the served rate × (1 
   clock.now += INTERVAL_MS
   s.update(clock.now, INTERVAL_MS, CALM, { expired: 48, dispatched: 32, peakLength: 60, length: 0 })
   t.equal(s.overloaded, true, 'expiries are overload')
+  t.equal(s.state.threshold.admittedLevels, 16, 'one step of them (one stall makes one) moves nothing yet')
+
+  // The same interval again: a standing overload.
+  queuedInterval(s, 32)
+  clock.now += INTERVAL_MS
+  s.update(clock.now, INTERVAL_MS, CALM, { expired: 48, dispatched: 32, peakLength: 60, length: 0 })
   t.equal(s.state.threshold.admittedLevels, 12, 'one priority per update: low shed in full, the cut stops at normal')
   t.same(s.state.threshold.admitsDownTo, { priority: 'normal', cohort: 3 })
 
@@ -120,9 +128,11 @@ t.test('the ceiling uses the smoothed served capacity: one poor interval does no
   const s = shedder()
   const clock = { now: 0 }
   settle(s, clock)
-  queuedInterval(s, 42) // 420/s served: ceiling 630/s
-  clock.now += INTERVAL_MS
-  s.update(clock.now, INTERVAL_MS, CALM, { expired: 38, dispatched: 42, peakLength: 50, length: 0 })
+  for (let step = 0; step < 2; step++) {
+    queuedInterval(s, 42) // 420/s served: ceiling 630/s
+    clock.now += INTERVAL_MS
+    s.update(clock.now, INTERVAL_MS, CALM, { expired: 38, dispatched: 42, peakLength: 50, length: 0 })
+  }
   t.equal(s.state.threshold.admittedLevels, 12, '630/s: critical, high, normal; low shed')
   t.same(s.state.threshold.admitsDownTo, { priority: 'normal', cohort: 3 })
 
@@ -165,9 +175,11 @@ t.test('once the queue stops expiring, the threshold relaxes again', async (t) =
   const s = shedder()
   const clock = { now: 0 }
   settle(s, clock)
-  queuedInterval(s, 30)
-  clock.now += INTERVAL_MS
-  s.update(clock.now, INTERVAL_MS, CALM, { expired: 50, dispatched: 30, peakLength: 60, length: 0 })
+  for (let step = 0; step < 2; step++) {
+    queuedInterval(s, 30)
+    clock.now += INTERVAL_MS
+    s.update(clock.now, INTERVAL_MS, CALM, { expired: 50, dispatched: 30, peakLength: 60, length: 0 })
+  }
   const cut = s.state.threshold.admittedLevels
   t.ok(cut < 16)
   let steps = 0
@@ -204,4 +216,33 @@ t.test('screen then acquire is decide: the threshold in screen, the limiter in a
   t.equal(s.limiter.inFlight, 2)
   t.equal(s.state.admitted.normal, 2)
   t.equal(s.state.shed.normal.limit, 1)
+})
+
+t.test('one stall of the loop is not a standing overload: one overloaded step between calm ones moves nothing', async (t) => {
+  const s = shedder()
+  const clock = { now: 0 }
+  settle(s, clock)
+  // The interval of the stall: few served, its waiters expired, the burst read after it.
+  queuedInterval(s, 5)
+  clock.now += 250
+  s.update(clock.now, 250, { ...CALM, delayMaxMs: 150 }, { expired: 40, dispatched: 5, peakLength: 45, length: 0 })
+  t.equal(s.overloaded, true, 'reported')
+  for (let i = 0; i < 3; i++) {
+    const { screened } = queuedInterval(s, Number.POSITIVE_INFINITY)
+    clock.now += INTERVAL_MS
+    s.update(clock.now, INTERVAL_MS, CALM, { ...EMPTY_QUEUE, dispatched: screened })
+  }
+  t.equal(s.state.threshold.admittedLevels, 16, 'nothing shed by the threshold')
+  t.equal(s.pressure, 0)
+
+  // Without the run queue, a stall reads as a saturated interval: the same.
+  const without = shedder()
+  queuedInterval(without, Number.POSITIVE_INFINITY)
+  without.update(100, 100, CALM)
+  queuedInterval(without, Number.POSITIVE_INFINITY)
+  without.update(250, 150, { delayP50Ms: 150, delayP99Ms: 150, delayMaxMs: 150, utilization: 1, sampledAt: 0 })
+  t.equal(without.overloaded, true)
+  queuedInterval(without, Number.POSITIVE_INFINITY)
+  without.update(350, 100, CALM)
+  t.equal(without.state.threshold.admittedLevels, 16, 'no queue: nothing shed either')
 })

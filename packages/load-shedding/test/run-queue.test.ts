@@ -199,3 +199,27 @@ t.test('a long FIFO is compacted without losing or reordering anything', async (
   t.equal(events.length, 3000)
   t.ok(events.every((e, i) => e === `run n${i}`), 'FIFO across compactions')
 })
+
+t.test('more waiting than can run in time: newest first, so that after a stall the fresh go first and the late expire', async (t) => {
+  // A run takes 5 ms and normal may wait 40: newest first from more than eight waiting.
+  const { q, clock, events } = queue({ runMs: 5, maxWaitMs: [Number.POSITIVE_INFINITY, 1e6, 40, 1e6] })
+  // The twenty that waited through a stall, read at once.
+  for (let i = 0; i < 20; i++) q.push(2, `late${i}`, 0)
+  for (let i = 0; i < 3; i++) await nextImmediate()
+  t.same(events, ['run late0', 'run late19', 'run late18'], 'oldest first until a run has been timed; then newest first')
+  t.equal(clock.now, 15)
+  q.push(2, 'fresh', 15)
+  for (let i = 0; i < 20 && q.length > 0; i++) await nextImmediate()
+  t.same(events.slice(3), [
+    'run fresh', 'run late17', 'run late16', 'run late15', 'run late14', 'run late13',
+    ...Array.from({ length: 12 }, (_, i) => `expire late${i + 1}`)
+  ], 'the one arriving after them is run next; the oldest expire')
+  t.same(q.takeCounts(), { expired: 12, dispatched: 9, peakLength: 20, length: 0 })
+})
+
+t.test('a queue that can be served in time is served oldest first, even when it is long', async (t) => {
+  const { q, events } = queue({ runMs: 1, maxWaitMs: [Number.POSITIVE_INFINITY, 1e6, 40, 1e6] })
+  for (let i = 0; i < 40; i++) q.push(2, `n${i}`, 0)
+  for (let i = 0; i < 40 && q.length > 0; i++) await nextImmediate()
+  t.same(events, Array.from({ length: 40 }, (_, i) => `run n${i}`), '40 runs of 1 ms fit in 40 ms')
+})

@@ -3,15 +3,27 @@
  * on a server, hands each request to the framework-free timing (`../request-timing.ts`). The
  * accessors take Fastify's request and read its raw one.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { OptionsErrorFactory } from '../option-checks.js'
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
+import { SpillwayOptionsError, describeValue, type OptionsErrorFactory } from '../option-checks.js'
 import * as timing from '../request-timing.js'
 import { sharedMeter, type ServerMeter, type ServerMeterOptions } from '../server-meter.js'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * `true`: every request to this route is long-lived (long polling, a stream whose headers come
+     * late): it never counts in flight nor in latency, and holds no load-shedding slot.
+     */
+    longLived?: boolean
+  }
+}
 
 // The reply of each request, on its raw request: Fastify's own request object is created per
 // request with a fixed shape, the raw one is Node's, whose added properties stay cheap.
 const kReply = Symbol.for('spillway.request.reply')
 interface RepliedMessage { [kReply]?: FastifyReply }
+
+const coreError: OptionsErrorFactory = (message) => new SpillwayOptionsError(message)
 
 /**
  * The shared meter of this Fastify server. The first Spillway plugin to call it installs the hook
@@ -23,7 +35,7 @@ interface RepliedMessage { [kReply]?: FastifyReply }
  * Fastify set up listeners and closures for every request.
  */
 export function meterFastify(
-  fastify: FastifyInstance, plugin: string, options?: ServerMeterOptions, fail?: OptionsErrorFactory
+  fastify: FastifyInstance, plugin: string, options?: ServerMeterOptions, fail: OptionsErrorFactory = coreError
 ): ServerMeter {
   // The http.Server, not the Fastify instance: encapsulated contexts are different objects.
   const meter = sharedMeter(fastify.server, options, fail)
@@ -32,6 +44,21 @@ export function meterFastify(
       ;(request.raw as RepliedMessage)[kReply] = reply
       timing.startTiming(meter, request.raw, reply.raw)
       done()
+    })
+    // A long-lived route gets a hook of its own, read from its config once: the meter's hook above
+    // reads no route config per request.
+    const markLongLived: onRequestHookHandler = function spillwayLongLived(request, reply, done) {
+      timing.markLongLived(request.raw, reply.raw, meter)
+      done()
+    }
+    fastify.addHook('onRoute', function spillwayLongLivedRoute(route) {
+      const longLived = route.config?.longLived
+      if (longLived === undefined || longLived === false) return
+      if (longLived !== true) {
+        throw fail(`route ${String(route.method)} ${route.url}: config.longLived must be true or false, got ${describeValue(longLived)}`)
+      }
+      const existing = route.onRequest
+      route.onRequest = existing === undefined ? [markLongLived] : [markLongLived, ...(Array.isArray(existing) ? existing : [existing])]
     })
     fastify.addHook('onClose', function spillwayMeterClose(_instance, done) {
       meter.eventLoop.release()
