@@ -183,13 +183,13 @@ export class SheddingProtocol {
    * first (a 401), or a closing server's 503, would skip them and leak the slot.
    */
   #admit(request: IncomingMessage, response: ServerResponse, at: number): void {
+    this.pacer?.served(request)
     // Marked long-lived before it was decided (Express's `longLived()` mounted first): it holds no slot.
     if (timingState(request) === 'long-lived') {
       this.controller.release(-1, false)
       return
     }
     this.#admittedAt.set(request, at)
-    this.pacer?.served(request)
     response.on('close', this.#releaseOnClose)
   }
 }
