@@ -43,6 +43,8 @@ if (logging && framework === 'express') throw new Error('--log turns on Fastify\
 const logs = logging ? new RequestLogs() : undefined
 const targets = (flag('--target')?.split(',') ?? (framework === 'express' ? EXPRESS_TARGETS : TARGETS)) as Target[]
 const stepMs = Number(flag('--step-ms') ?? (quick ? 2500 : 5000))
+const capacityFlag = flag('--capacity') === undefined ? undefined : Number(flag('--capacity'))
+if (capacityFlag !== undefined && !(capacityFlag > 0)) throw new Error(`--capacity must be requests per second > 0, got ${flag('--capacity')}`)
 const recoveryMs = quick ? 3000 : 4000
 const MULTIPLIERS = [1, 2, 3, 5]
 const TIMEOUT_MS = 1000
@@ -112,7 +114,8 @@ function lastBucketEnd(phase: PhaseResult, pick: (b: PhaseResult['timeline'][num
 async function runScenario(scenario: Scenario, cpuIterations: number): Promise<ScenarioSummary> {
   // Capacity and unloaded latency, on the unprotected server.
   const base = await startServer(scenario, 'unprotected', cpuIterations)
-  const capacityPerSecond = await measureCapacity({
+  // `--capacity N`: the same offered rates in two runs compared (one measurement moves by ±15% on a busy machine).
+  const capacityPerSecond = capacityFlag !== undefined ? capacityFlag : await measureCapacity({
     port: base.port, path: '/normal', concurrency: scenario === 'cpu' ? 16 : 64,
     durationMs: quick ? 2000 : 4000, warmupMs: quick ? 1000 : 2000
   })

@@ -23,6 +23,8 @@
  * connection; behind a proxy whose connections are few and shared, raise `afterRefusals` (or
  * `afterMs`) so that those connections are rarely held.
  *
+ * Holding is suspended for a while when it only pushes clients onto new connections (`#judge`).
+ *
  * Held refusals wait in one timer wheel (slots of `TICK_MS`, one unref'd interval while anything is
  * held), at most `maxHeld` at a time (beyond that, refusals go out at once); `flush()` sends them
  * all, for a closing server. Nothing is paused and no `Connection` field is written, so HTTP/2
@@ -113,6 +115,10 @@ interface Streak {
 }
 
 export const QUICK_RETURN_MS = 1000
+const JUDGE_EVERY_MS = 1000
+/** Fewer holds than this in a second say nothing about the clients. */
+const MIN_HOLDS_JUDGED = 20
+export const SUSPEND_MS = 10_000
 
 // On the connection (a socket, or an HTTP/2 session) under a registered symbol: every protection
 // and every copy of this package in the process counts the same run. One object per connection
@@ -138,6 +144,12 @@ export class RefusalPacer {
   #releasedTick = 0
   #interval: unknown
   #closed = false
+  // Whether holding pays, judged per second: see `#judge`.
+  #windowStartedAt = Number.NEGATIVE_INFINITY
+  #freshInWindow = 0
+  #holdsInWindow = 0
+  #suspendedUntil = Number.NEGATIVE_INFINITY
+  #pushedLastWindow = false
 
   constructor(settings: RefusalPacingSettings, now: Clock = monotonicNow, timers: PacerTimers = nodeTimers) {
     this.settings = settings
@@ -168,8 +180,12 @@ export class RefusalPacer {
     const connection = connectionOf(request)
     if (connection === undefined) return 0
     const now = this.#now()
+    if (now - this.#windowStartedAt >= JUDGE_EVERY_MS) this.#judge(now)
     let streak = connection[STREAK]
-    if (streak === undefined) streak = connection[STREAK] = { count: 0, startedAt: now, answeredAt: now }
+    if (streak === undefined) {
+      streak = connection[STREAK] = { count: 0, startedAt: now, answeredAt: now }
+      this.#freshInWindow++
+    }
     if (streak.count === 0 || now - streak.answeredAt > QUICK_RETURN_MS) {
       streak.count = 0
       streak.startedAt = now
@@ -179,7 +195,34 @@ export class RefusalPacer {
     const { afterRefusals, afterMs, minDelayMs, maxDelayMs, maxHeld } = this.settings
     const runMs = now - streak.startedAt
     if (streak.count <= afterRefusals || runMs < afterMs || this.#closed || this.#held >= maxHeld) return 0
+    this.#holdsInWindow++
+    if (now < this.#suspendedUntil) return 0
     return Math.min(maxDelayMs, Math.max(minDelayMs, runMs * (0.5 + 0.5 * Math.random())))
+  }
+
+  /** Whether holding is suspended now (see `#judge`). */
+  get suspended(): boolean {
+    return this.#now() < this.#suspendedUntil
+  }
+
+  /**
+   * Holding pays only against clients that wait for their answer. Clients behind a pool that opens
+   * another connection while one is busy (an open-loop stream of users through a proxy or an HTTP
+   * client pool) do not slow down when held: the pool sends the next request on a new connection,
+   * which costs the server an accept and a handshake, and a busy server accepts about one
+   * connection per event-loop turn, so the new connections wait in its accept queue, admissible
+   * requests included. That shows as refusals on connections never refused before arriving at
+   * half the rate (or more) of the refusals held, two seconds in a row: then holding is suspended
+   * for `SUSPEND_MS`, long enough for the pool to settle on the connections it has.
+   */
+  #judge(now: number): void {
+    const pushing = this.#holdsInWindow >= MIN_HOLDS_JUDGED && this.#freshInWindow * 2 >= this.#holdsInWindow
+    // Two seconds in a row: clients arriving (a crowd connecting at once) look so for one.
+    if (pushing && this.#pushedLastWindow) this.#suspendedUntil = now + SUSPEND_MS
+    this.#pushedLastWindow = pushing
+    this.#windowStartedAt = now
+    this.#freshInWindow = 0
+    this.#holdsInWindow = 0
   }
 
   /** Holds a refusal for `delayMs` (as `refused` answered). */

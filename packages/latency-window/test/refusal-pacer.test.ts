@@ -3,7 +3,7 @@ import { Socket } from 'node:net'
 import t from 'tap'
 import { SpillwayOptionsError } from '../src/option-checks.js'
 import {
-  QUICK_RETURN_MS, RefusalPacer, TICK_MS, normalizeRefusalPacing, type HeldRefusal, type PacerTimers, type RefusalPacingOptions
+  QUICK_RETURN_MS, RefusalPacer, SUSPEND_MS, TICK_MS, normalizeRefusalPacing, type HeldRefusal, type PacerTimers, type RefusalPacingOptions
 } from '../src/refusal-pacer.js'
 
 /** A clock the test moves, and timers that only record what the pacer scheduled. */
@@ -212,4 +212,41 @@ t.test('HTTP/2: the streams of one session share its run; a request without a co
   const detached = ({ httpVersionMajor: 1, socket: null }) as unknown as IncomingMessage
   t.equal(h.pacer.refused(detached), 0)
   t.equal(h.pacer.refused(detached), 0)
+})
+
+t.test('holding is suspended while it only pushes clients onto new connections, two seconds in a row', async (t) => {
+  const h = harness({ afterRefusals: 0, afterMs: 0, minDelayMs: 10, maxDelayMs: 10 })
+  const sent: number[] = []
+  // A pool that opens a new connection for every request while its others are held: every refusal
+  // comes on a connection never refused before.
+  const second = (): boolean[] => {
+    const held: boolean[] = []
+    for (let i = 0; i < 50; i++) {
+      held.push(refuse(h, request(), sent))
+      h.advance(20)
+    }
+    return held
+  }
+  t.ok(second().every(Boolean), 'the first second: held (a crowd connecting looks the same)')
+  t.ok(second().every(Boolean), 'the second: still held, judged at its start on the first alone')
+  t.notOk(h.pacer.suspended)
+  second()
+  t.ok(h.pacer.suspended, 'two seconds of it: suspended')
+  t.ok(second().every((held) => !held), 'nothing held while suspended')
+  h.advance(SUSPEND_MS)
+  t.notOk(h.pacer.suspended, 'and it ends')
+})
+
+t.test('clients that keep their connections are never suspended, however many are held', async (t) => {
+  const h = harness({ afterRefusals: 0, afterMs: 0, minDelayMs: 10, maxDelayMs: 10 })
+  const sent: number[] = []
+  const clients = Array.from({ length: 50 }, () => request())
+  for (let s = 0; s < 5; s++) {
+    for (const client of clients) {
+      refuse(h, client, sent)
+      h.advance(20)
+    }
+  }
+  t.notOk(h.pacer.suspended)
+  t.ok(refuse(h, clients[0]!, sent))
 })
