@@ -163,8 +163,8 @@ export class SheddingProtocol {
     const bodyLength = refusals.bodyLength(refusal)
     const pacer = this.pacer
     const holdMs = pacer === undefined ? 0 : pacer.refused(request)
-    if (holdMs > 0) {
-      pacer!.hold(new HeldShedRefusal(mount, handle, request, response, status, retryAfter, body, bodyLength), holdMs)
+    if (pacer !== undefined && holdMs > 0) {
+      pacer.hold(new HeldShedRefusal(mount, handle, request, response, status, retryAfter, body, bodyLength), holdMs)
       return
     }
     mount.send(handle, response, status, retryAfter, body, bodyLength)

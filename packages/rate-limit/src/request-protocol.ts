@@ -113,8 +113,8 @@ export class RateLimitProtocol<Req, Res, Next> {
     const body = built ? errorResponseBuilder(request, context) : limiter.problem(context)
     const pacer = this.pacer
     const holdMs = pacer === undefined ? 0 : pacer.refused(rawRequest)
-    if (holdMs > 0) {
-      pacer!.hold(new HeldRateLimitRefusal(rawRequest, mount as RateLimitMount<unknown, Res, unknown>, response, body, built), holdMs)
+    if (pacer !== undefined && holdMs > 0) {
+      pacer.hold(new HeldRateLimitRefusal(rawRequest, mount as RateLimitMount<unknown, Res, unknown>, response, body, built), holdMs)
     } else if (built) {
       mount.sendBody(response, body)
     } else {
