@@ -1,6 +1,6 @@
-import type { EventLoopUtilization } from 'node:perf_hooks'
 import t from 'tap'
-import { ServerMeter, type EventLoopSources } from '@spillway/latency-window/core'
+import { ServerMeter } from '@spillway/latency-window/core'
+import { fakeEventLoop as fakeLoop } from '../../latency-window/test/helpers/fake-event-loop.js'
 import { IDLE_READING, meterReading, readMeter } from '../src/meter-reading.js'
 import { manualClock } from './helpers/clock.js'
 
@@ -27,44 +27,6 @@ t.test('the meter\'s figures, over the window of the shape asked for; pressure o
   meter.publishPressure('load-shedding', 0.4)
   t.equal(meterReading(meter, meter.latency, 0.5).pressure, 0.4)
 })
-
-/** Event-loop sources the test fills: delays (ms) and busy/idle time per interval. */
-function fakeLoop() {
-  let delaysNs: number[] = []
-  let active = 0
-  let idle = 0
-  const sources: EventLoopSources = {
-    delay: {
-      get count() { return delaysNs.length },
-      get max() { return Math.max(0, ...delaysNs) },
-      percentile(p: number) {
-        const sorted = [...delaysNs].sort((a, b) => a - b)
-        return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0
-      },
-      reset() { delaysNs = [] },
-      enable() { return true },
-      disable() { return true }
-    },
-    eventLoopUtilization(current?: EventLoopUtilization, previous?: EventLoopUtilization) {
-      if (current && previous) {
-        const a = current.active - previous.active
-        const i = current.idle - previous.idle
-        return { active: a, idle: i, utilization: a / (a + i) }
-      }
-      return { active, idle, utilization: active / (active + idle) }
-    },
-    now: () => active + idle
-  }
-  return {
-    sources,
-    /** One 500 ms interval: `delays` sampled, `busy` of it spent running code. */
-    interval(busyMs: number, ...delays: number[]) {
-      delaysNs = delays.map((ms) => ms * 1e6)
-      active += busyMs
-      idle += 500 - busyMs
-    }
-  }
-}
 
 t.test('event-loop figures: one stalled interval is not a trend, two in a row are', async (t) => {
   const loop = fakeLoop()

@@ -1,42 +1,6 @@
-import type { EventLoopUtilization } from 'node:perf_hooks'
 import t from 'tap'
-import { EventLoopSignals, type EventLoopSources } from '../src/event-loop-signals.js'
-
-/** Sources the test drives: a delay histogram it fills and a busy/idle time it sets. */
-function fakeSources() {
-  let delaysNs: number[] = []
-  let active = 0
-  let idle = 0
-  let enabled = false
-  const sources: EventLoopSources = {
-    delay: {
-      get count() { return delaysNs.length },
-      get max() { return Math.max(0, ...delaysNs) },
-      percentile(p: number) {
-        const sorted = [...delaysNs].sort((a, b) => a - b)
-        return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0
-      },
-      reset() { delaysNs = [] },
-      enable() { enabled = true; return true },
-      disable() { enabled = false; return true }
-    },
-    eventLoopUtilization(current?: EventLoopUtilization, previous?: EventLoopUtilization) {
-      if (current && previous) {
-        const a = current.active - previous.active
-        const i = current.idle - previous.idle
-        return { active: a, idle: i, utilization: a / (a + i) }
-      }
-      return { active, idle, utilization: active / (active + idle) }
-    },
-    now: () => active + idle
-  }
-  return {
-    sources,
-    get enabled() { return enabled },
-    delay(...ms: number[]) { delaysNs.push(...ms.map((m) => m * 1e6)) },
-    spend(activeMs: number, idleMs: number) { active += activeMs; idle += idleMs }
-  }
-}
+import { EventLoopSignals } from '../src/event-loop-signals.js'
+import { fakeEventLoop as fakeSources } from './helpers/fake-event-loop.js'
 
 t.test('reports tail delay and utilization of each interval, not since start', async (t) => {
   const fake = fakeSources()
