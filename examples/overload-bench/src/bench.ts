@@ -23,22 +23,18 @@ import { DATABASE_URL } from './postgres-pool.js'
 import { LOGGING_NOTE, RequestLogs } from './request-log.js'
 import { calibrateCpuWork, SCENARIOS, TARGETS, WORK_MIX, type Scenario, type Target } from './scenario-app.js'
 import { forkServer, killServers, type ServerChild } from './server-child.js'
+import { flag, hasFlag } from './command-line.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
-const args = process.argv.slice(2)
-const flag = (name: string): string | undefined => {
-  const i = args.indexOf(name)
-  return i === -1 ? undefined : args[i + 1]
-}
-if (args.includes('--help')) {
+if (hasFlag('--help')) {
   console.log('usage: bench [--quick] [--framework fastify|express] [--scenario cpu,io,pg] [--target unprotected,under-pressure,spillway,spillway-front] [--step-ms 5000] [--log]')
   console.log('       Express targets: unprotected, express-rate-limit, spillway, spillway-front')
   process.exit(0)
 }
-const quick = args.includes('--quick')
+const quick = hasFlag('--quick')
 const framework = parseFramework(flag('--framework'))
 const scenarios = await withPostgresFallback(scenariosFor(framework, (flag('--scenario')?.split(',') ?? SCENARIOS) as Scenario[]), DATABASE_URL)
-const logging = args.includes('--log')
+const logging = hasFlag('--log')
 if (logging && framework === 'express') throw new Error('--log turns on Fastify\'s request logging; the Express targets have none')
 const logs = logging ? new RequestLogs() : undefined
 const targets = (flag('--target')?.split(',') ?? (framework === 'express' ? EXPRESS_TARGETS : TARGETS)) as Target[]

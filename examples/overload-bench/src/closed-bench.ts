@@ -24,14 +24,10 @@ import { LOGGING_NOTE, RequestLogs } from './request-log.js'
 import { calibrateCpuWork, PG_POOL, SCENARIOS, TARGETS, WORK_MIX, type Scenario, type Target } from './scenario-app.js'
 import { forkServer, killServers, type ServerChild } from './server-child.js'
 import type { SlowDatabaseMessage } from './server-process.js'
+import { flag, hasFlag } from './command-line.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
-const args = process.argv.slice(2)
-const flag = (name: string): string | undefined => {
-  const i = args.indexOf(name)
-  return i === -1 ? undefined : args[i + 1]
-}
-if (args.includes('--help')) {
+if (hasFlag('--help')) {
   console.log('usage: bench:closed [--clients 200,2000,5000] [--scenario cpu,io,pg] [--target …] [--seconds 10] [--wait]')
   console.log('       [--ramp-ms N] [--slow-db FACTOR] [--log] [--framework fastify|express]')
   process.exit(0)
@@ -40,11 +36,11 @@ const framework = parseFramework(flag('--framework'))
 const clientCounts = (flag('--clients') ?? '200,2000,5000').split(',').map(Number)
 const targets = (flag('--target')?.split(',') ?? (framework === 'express' ? EXPRESS_TARGETS : TARGETS)) as Target[]
 const seconds = Number(flag('--seconds') ?? 10)
-const onTimeout = args.includes('--wait') ? 'wait' : 'reconnect'
+const onTimeout = hasFlag('--wait') ? 'wait' : 'reconnect'
 const rampMsFlag = flag('--ramp-ms')
 const slowFactor = flag('--slow-db') === undefined ? undefined : Number(flag('--slow-db'))
 if (slowFactor !== undefined && !(slowFactor > 0)) throw new Error(`--slow-db must be a factor > 0, got ${flag('--slow-db')}`)
-const logging = args.includes('--log')
+const logging = hasFlag('--log')
 if (logging && framework === 'express') throw new Error('--log turns on Fastify\'s request logging; the Express targets have none')
 const TIMEOUT_MS = 1000
 const HEALTH_INTERVAL_MS = 100

@@ -18,13 +18,9 @@ import { runRetryingUsers, type RetryingUsersResult } from './retrying-users.js'
 import { PG_POOL, TARGETS, WORK_MIX, type Target } from './scenario-app.js'
 import { forkServer, killServers } from './server-child.js'
 import type { SlowDatabaseMessage } from './server-process.js'
+import { flag } from './command-line.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
-const args = process.argv.slice(2)
-const flag = (name: string): string | undefined => {
-  const i = args.indexOf(name)
-  return i === -1 ? undefined : args[i + 1]
-}
 const load = Number(flag('--load') ?? 0.7)
 const slowFactor = Number(flag('--slow-db') ?? 5)
 const phaseMs = 1000 * Number(flag('--phase-seconds') ?? 5)
