@@ -7,7 +7,7 @@
 import { channel } from 'node:diagnostics_channel'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { PRIORITY_RANK, PROBLEM_CONTENT_TYPE, type Priority } from '@spillway/latency-window/core'
-import { meterFastify, requestStartedAt } from '@spillway/latency-window/fastify'
+import { addRouteHook, meterFastify, requestStartedAt } from '@spillway/latency-window/fastify'
 import type {
   FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, onRequestHookHandler, RouteOptions
 } from 'fastify'
@@ -135,8 +135,7 @@ const spillwayLoadShedding: FastifyPluginAsync<LoadSheddingOptions> = async func
       frontRoutes.add(route.method, route.url, priority === undefined ? FRONT_DEFAULT_PRIORITY : PRIORITY_RANK[priority])
     }
     const hook = createHook(priority === undefined ? undefined : PRIORITY_RANK[priority])
-    const existing = route.onRequest
-    route.onRequest = existing === undefined ? [hook] : [hook, ...(Array.isArray(existing) ? existing : [existing])]
+    addRouteHook(route, 'onRequest', hook, 'first')
   })
 
   const handle: LoadSheddingHandle = {

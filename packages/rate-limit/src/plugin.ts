@@ -5,9 +5,10 @@
  */
 import fp from 'fastify-plugin'
 import type {
-  FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions
+  FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction
 } from 'fastify'
 import { PROBLEM_CONTENT_TYPE } from '@spillway/latency-window/core'
+import { addRouteHook } from '@spillway/latency-window/fastify'
 import { normalizeOptions, type RouteSettings } from './options.js'
 import type * as core from './options.js'
 import type { KeyGenerator as CoreKeyGenerator } from './keys.js'
@@ -78,7 +79,8 @@ const spillwayRateLimitPlugin: FastifyPluginAsync<RateLimitOptions> = async func
     const twin = routeOptions.method === 'HEAD' ? settingsByRoute.get(`GET ${url}`) : undefined
     const settings = twin !== undefined && twin.config === config ? twin.settings : limiter.routeSettings(config, id)
     settingsByRoute.set(id, { config, settings })
-    addHook(routeOptions, options.hook, limitHook(protocol, limiter.prepare(id, settings)))
+    // Limit first: a refused request should not pay for the route's other hooks.
+    addRouteHook(routeOptions, options.hook, limitHook(protocol, limiter.prepare(id, settings)), 'first')
   })
 
   // Before the server waits for its connections to end: a held 429 would keep one open.
@@ -95,16 +97,6 @@ function limitHook(protocol: RateLimitProtocol<FastifyRequest, FastifyReply, Hoo
   return function spillwayRateLimitHook(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
     protocol.limit(route, request, reply, done)
   }
-}
-
-function addHook(
-  routeOptions: RouteOptions, hook: 'onRequest' | 'preHandler',
-  handler: (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
-): void {
-  const existing = routeOptions[hook] as unknown
-  const hooks = existing === undefined ? [] : Array.isArray(existing) ? existing : [existing]
-  // Limit first: a refused request should not pay for the route's other hooks.
-  ;(routeOptions as unknown as Record<string, unknown>)[hook] = [handler, ...hooks]
 }
 
 export const spillwayRateLimit = fp(spillwayRateLimitPlugin, { name: '@spillway/rate-limit', fastify: '5.x' })

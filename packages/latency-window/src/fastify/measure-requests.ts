@@ -6,6 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import { SpillwayOptionsError, describeValue, type OptionsErrorFactory } from '../option-checks.js'
 import * as timing from '../request-timing.js'
+import { addRouteHook } from './route-hooks.js'
 import { sharedMeter, type ServerMeter, type ServerMeterOptions } from '../server-meter.js'
 
 declare module 'fastify' {
@@ -57,8 +58,7 @@ export function meterFastify(
       if (longLived !== true) {
         throw fail(`route ${String(route.method)} ${route.url}: config.longLived must be true or false, got ${describeValue(longLived)}`)
       }
-      const existing = route.onRequest
-      route.onRequest = existing === undefined ? [markLongLived] : [markLongLived, ...(Array.isArray(existing) ? existing : [existing])]
+      addRouteHook(route, 'onRequest', markLongLived, 'first')
     })
     fastify.addHook('onClose', function spillwayMeterClose(_instance, done) {
       meter.eventLoop.release()
