@@ -30,8 +30,10 @@ export async function forkServer(
     process.on('SIGINT', () => { killServers(); process.exit(130) })
     process.on('SIGTERM', () => { killServers(); process.exit(143) })
   }
+  // BENCH_SERVER_NODE_ARGS (say `--cpu-prof --cpu-prof-dir=/tmp/prof`): options Node refuses in NODE_OPTIONS, for the servers only.
+  const extra = process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter((arg) => arg !== '') ?? []
   const child = fork(path, [...args], {
-    execArgv: ['--import', 'tsx'], env: options.env ?? process.env, stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+    execArgv: ['--import', 'tsx', ...extra], env: options.env ?? process.env, stdio: ['ignore', 'inherit', 'inherit', 'ipc']
   })
   children.add(child)
   const port = await new Promise<number>((resolve, reject) => {

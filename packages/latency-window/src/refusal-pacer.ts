@@ -14,7 +14,9 @@
  * as a client with exponential backoff would wait. It cannot come back faster than once per hold,
  * so the refusals' share of the CPU is bounded by the number of such connections over the hold,
  * not by how fast the server refuses. A client that honours Retry-After (at least a second)
- * starts a new run each time and is never held. Any answer that is not a refusal ends the run.
+ * starts a new run each time and is never held. Any answer that is not a refusal halves the run's
+ * count: a connection mostly admitted is never held, while a closed-loop client admitted once in
+ * a while (it comes straight back) is held again at once rather than after `afterRefusals` more.
  *
  * A connection that carries many users (a reverse proxy's, an HTTP client pool's) is held like any
  * other when `afterRefusals` of its requests in a row are refused, and a request behind a held
@@ -23,13 +25,15 @@
  * connection; behind a proxy whose connections are few and shared, raise `afterRefusals` (or
  * `afterMs`) so that those connections are rarely held.
  *
- * Holding is suspended for a while when it only pushes clients onto new connections (`#judge`).
+ * Holding is suspended for a while when it only pushes clients onto new connections, and holds
+ * shorten while clients give up before their end (`#judge`).
  *
  * Held refusals wait in one timer wheel (slots of `TICK_MS`, one unref'd interval while anything is
  * held), at most `maxHeld` at a time (beyond that, refusals go out at once); `flush()` sends them
  * all, for a closing server. Nothing is paused and no `Connection` field is written, so HTTP/2
  * sessions are held per stream and never as a whole.
  */
+import type { EventEmitter } from 'node:events'
 import type { IncomingMessage } from 'node:http'
 import type { Clock } from './clock.js'
 import { monotonicNow } from './clock.js'
@@ -47,7 +51,10 @@ export interface RefusalPacingOptions {
   afterMs?: number
   /** Shortest hold, ms. Default 250. */
   minDelayMs?: number
-  /** Longest hold, ms (keep it below your clients' timeouts). Default 750. */
+  /**
+   * Longest hold, ms. Keep it below your clients' timeouts: while more than one held refusal in 32
+   * finds its client gone, the longest hold shortens by itself (not below `minDelayMs`). Default 750.
+   */
   maxDelayMs?: number
   /** Refusals held at a time; beyond that they go out at once. Default 10 000. */
   maxHeld?: number
@@ -132,6 +139,12 @@ function connectionOf(request: IncomingMessage): Connection | undefined {
   return (request as unknown as { stream?: { session?: Connection } }).stream?.session
 }
 
+/** Whether the client has given up on the request: its socket (HTTP/2: its stream) is closed. */
+function abandoned(request: IncomingMessage): boolean {
+  if (request.httpVersionMajor !== 2) return request.socket === null || request.socket.destroyed
+  return (request as unknown as { stream?: { destroyed?: boolean } }).stream?.destroyed === true
+}
+
 export class RefusalPacer {
   readonly settings: RefusalPacingSettings
   readonly #now: Clock
@@ -147,14 +160,22 @@ export class RefusalPacer {
   // Whether holding pays, judged per second: see `#judge`.
   #windowStartedAt = Number.NEGATIVE_INFINITY
   #freshInWindow = 0
+  #closedInWindow = 0
   #holdsInWindow = 0
   #suspendedUntil = Number.NEGATIVE_INFINITY
   #pushedLastWindow = false
+  // Whether the holds are longer than the clients wait: see `#judge`.
+  #releasedInWindow = 0
+  #abandonedInWindow = 0
+  #longestMs: number
+  /** One function for every connection, so that watching one allocates nothing. */
+  readonly #connectionClosed = (): void => { this.#closedInWindow++ }
 
   constructor(settings: RefusalPacingSettings, now: Clock = monotonicNow, timers: PacerTimers = nodeTimers) {
     this.settings = settings
     this.#now = now
     this.#timers = timers
+    this.#longestMs = settings.maxDelayMs
     const slots = Math.ceil(settings.maxDelayMs / TICK_MS) + 2
     this.#wheel = new Array<HeldRefusal[] | undefined>(slots).fill(undefined)
   }
@@ -185,6 +206,7 @@ export class RefusalPacer {
     if (streak === undefined) {
       streak = connection[STREAK] = { count: 0, startedAt: now, answeredAt: now }
       this.#freshInWindow++
+      ;(connection as Partial<Pick<EventEmitter, 'once'>>).once?.('close', this.#connectionClosed)
     }
     if (streak.count === 0 || now - streak.answeredAt > QUICK_RETURN_MS) {
       streak.count = 0
@@ -197,7 +219,12 @@ export class RefusalPacer {
     if (streak.count <= afterRefusals || runMs < afterMs || this.#closed || this.#held >= maxHeld) return 0
     this.#holdsInWindow++
     if (now < this.#suspendedUntil) return 0
-    return Math.min(maxDelayMs, Math.max(minDelayMs, runMs * (0.5 + 0.5 * Math.random())))
+    return Math.min(this.#longestMs, Math.max(minDelayMs, runMs * (0.5 + 0.5 * Math.random())))
+  }
+
+  /** The longest hold now, ms: `maxDelayMs`, or less while clients give up on held refusals (see `#judge`). */
+  get longestHoldMs(): number {
+    return this.#longestMs
   }
 
   /** Whether holding is suspended now (see `#judge`). */
@@ -211,18 +238,36 @@ export class RefusalPacer {
    * client pool) do not slow down when held: the pool sends the next request on a new connection,
    * which costs the server an accept and a handshake, and a busy server accepts about one
    * connection per event-loop turn, so the new connections wait in its accept queue, admissible
-   * requests included. That shows as refusals on connections never refused before arriving at
-   * half the rate (or more) of the refusals held, two seconds in a row: then holding is suspended
-   * for `SUSPEND_MS`, long enough for the pool to settle on the connections it has.
+   * requests included. That shows as the refused connections growing in number (new ones refused,
+   * none closed) at half the rate (or more) of the refusals held, two seconds in a row: then
+   * holding is suspended for `SUSPEND_MS`, long enough for the pool to settle on the connections
+   * it has. Clients that time out and reconnect open as many connections as they close, and are
+   * held as before: suspending then would set thousands of them refusing as fast as they can.
+   *
+   * And a hold pays only while the client waits for its end. A client that gives up first (its
+   * timeout is shorter than the hold) comes back on a new connection, which costs more than the
+   * refusals the hold saved: when more than one held refusal in 32 finds its client gone, the
+   * longest hold shortens by a quarter (not below `minDelayMs`), and grows back by an eighth of
+   * the range each second that clients wait.
    */
   #judge(now: number): void {
-    const pushing = this.#holdsInWindow >= MIN_HOLDS_JUDGED && this.#freshInWindow * 2 >= this.#holdsInWindow
+    const growth = this.#freshInWindow - this.#closedInWindow
+    const pushing = this.#holdsInWindow >= MIN_HOLDS_JUDGED && growth * 2 >= this.#holdsInWindow
     // Two seconds in a row: clients arriving (a crowd connecting at once) look so for one.
     if (pushing && this.#pushedLastWindow) this.#suspendedUntil = now + SUSPEND_MS
     this.#pushedLastWindow = pushing
+    const { minDelayMs, maxDelayMs } = this.settings
+    if (this.#releasedInWindow >= MIN_HOLDS_JUDGED && this.#abandonedInWindow * 32 > this.#releasedInWindow) {
+      this.#longestMs = Math.max(minDelayMs, this.#longestMs * 0.75)
+    } else if (this.#longestMs < maxDelayMs) {
+      this.#longestMs = Math.min(maxDelayMs, this.#longestMs + (maxDelayMs - minDelayMs) / 8)
+    }
     this.#windowStartedAt = now
     this.#freshInWindow = 0
+    this.#closedInWindow = 0
     this.#holdsInWindow = 0
+    this.#releasedInWindow = 0
+    this.#abandonedInWindow = 0
   }
 
   /** Holds a refusal for `delayMs` (as `refused` answered). */
@@ -244,10 +289,10 @@ export class RefusalPacer {
     this.#heldTotal++
   }
 
-  /** An answer on the request's connection that is not a refusal: its run of refusals ends. */
+  /** An answer on the request's connection that is not a refusal: its run's count halves. */
   served(request: IncomingMessage): void {
     const streak = connectionOf(request)?.[STREAK]
-    if (streak !== undefined && streak.count !== 0) streak.count = 0
+    if (streak !== undefined && streak.count !== 0) streak.count >>= 1
   }
 
   /** Sends the refusals that are due (the interval calls it; tests with their own clock too). */
@@ -275,8 +320,10 @@ export class RefusalPacer {
     this.#held -= due.length
     if (this.#held === 0) this.#stop()
     const now = this.#now()
+    this.#releasedInWindow += due.length
     for (let i = 0; i < due.length; i++) {
       const refusal = due[i]!
+      if (abandoned(refusal.request)) this.#abandonedInWindow++
       // The run goes on from when the client got its answer, not from when it was refused.
       const streak = connectionOf(refusal.request)?.[STREAK]
       if (streak !== undefined) streak.answeredAt = now
