@@ -14,9 +14,8 @@
  * as a client with exponential backoff would wait. It cannot come back faster than once per hold,
  * so the refusals' share of the CPU is bounded by the number of such connections over the hold,
  * not by how fast the server refuses. A client that honours Retry-After (at least a second)
- * starts a new run each time and is never held. Any answer that is not a refusal halves the run's
- * count: a connection mostly admitted is never held, while a closed-loop client admitted once in
- * a while (it comes straight back) is held again at once rather than after `afterRefusals` more.
+ * starts a new run each time and is never held. An answer that is not a refusal ends a short run
+ * and halves a long one (`served`).
  *
  * A connection that carries many users (a reverse proxy's, an HTTP client pool's) is held like any
  * other when `afterRefusals` of its requests in a row are refused, and a request behind a held
@@ -33,7 +32,6 @@
  * all, for a closing server. Nothing is paused and no `Connection` field is written, so HTTP/2
  * sessions are held per stream and never as a whole.
  */
-import type { EventEmitter } from 'node:events'
 import type { IncomingMessage } from 'node:http'
 import type { Clock } from './clock.js'
 import { monotonicNow } from './clock.js'
@@ -122,6 +120,8 @@ interface Streak {
 }
 
 export const QUICK_RETURN_MS = 1000
+/** See `served`. */
+const LONG_RUN_FACTOR = 4
 const JUDGE_EVERY_MS = 1000
 /** Fewer holds than this in a second say nothing about the clients. */
 const MIN_HOLDS_JUDGED = 20
@@ -160,7 +160,6 @@ export class RefusalPacer {
   // Whether holding pays, judged per second: see `#judge`.
   #windowStartedAt = Number.NEGATIVE_INFINITY
   #freshInWindow = 0
-  #closedInWindow = 0
   #holdsInWindow = 0
   #suspendedUntil = Number.NEGATIVE_INFINITY
   #pushedLastWindow = false
@@ -168,8 +167,6 @@ export class RefusalPacer {
   #releasedInWindow = 0
   #abandonedInWindow = 0
   #longestMs: number
-  /** One function for every connection, so that watching one allocates nothing. */
-  readonly #connectionClosed = (): void => { this.#closedInWindow++ }
 
   constructor(settings: RefusalPacingSettings, now: Clock = monotonicNow, timers: PacerTimers = nodeTimers) {
     this.settings = settings
@@ -206,7 +203,6 @@ export class RefusalPacer {
     if (streak === undefined) {
       streak = connection[STREAK] = { count: 0, startedAt: now, answeredAt: now }
       this.#freshInWindow++
-      ;(connection as Partial<Pick<EventEmitter, 'once'>>).once?.('close', this.#connectionClosed)
     }
     if (streak.count === 0 || now - streak.answeredAt > QUICK_RETURN_MS) {
       streak.count = 0
@@ -238,11 +234,11 @@ export class RefusalPacer {
    * client pool) do not slow down when held: the pool sends the next request on a new connection,
    * which costs the server an accept and a handshake, and a busy server accepts about one
    * connection per event-loop turn, so the new connections wait in its accept queue, admissible
-   * requests included. That shows as the refused connections growing in number (new ones refused,
-   * none closed) at half the rate (or more) of the refusals held, two seconds in a row: then
-   * holding is suspended for `SUSPEND_MS`, long enough for the pool to settle on the connections
-   * it has. Clients that time out and reconnect open as many connections as they close, and are
-   * held as before: suspending then would set thousands of them refusing as fast as they can.
+   * requests included. That shows as refusals on connections never refused before arriving at
+   * half the rate (or more) of the refusals held, two seconds in a row: then holding is suspended
+   * for `SUSPEND_MS`, long enough for the pool to settle on the connections it has. (Whether the
+   * pool also closes connections says nothing: its requests time out in the accept queue, so it
+   * closes about as many as it opens, like a crowd that reconnects after its timeouts.)
    *
    * And a hold pays only while the client waits for its end. A client that gives up first (its
    * timeout is shorter than the hold) comes back on a new connection, which costs more than the
@@ -251,8 +247,7 @@ export class RefusalPacer {
    * the range each second that clients wait.
    */
   #judge(now: number): void {
-    const growth = this.#freshInWindow - this.#closedInWindow
-    const pushing = this.#holdsInWindow >= MIN_HOLDS_JUDGED && growth * 2 >= this.#holdsInWindow
+    const pushing = this.#holdsInWindow >= MIN_HOLDS_JUDGED && this.#freshInWindow * 2 >= this.#holdsInWindow
     // Two seconds in a row: clients arriving (a crowd connecting at once) look so for one.
     if (pushing && this.#pushedLastWindow) this.#suspendedUntil = now + SUSPEND_MS
     this.#pushedLastWindow = pushing
@@ -264,7 +259,6 @@ export class RefusalPacer {
     }
     this.#windowStartedAt = now
     this.#freshInWindow = 0
-    this.#closedInWindow = 0
     this.#holdsInWindow = 0
     this.#releasedInWindow = 0
     this.#abandonedInWindow = 0
@@ -289,10 +283,17 @@ export class RefusalPacer {
     this.#heldTotal++
   }
 
-  /** An answer on the request's connection that is not a refusal: its run's count halves. */
+  /**
+   * An answer on the request's connection that is not a refusal. After a short run the run ends:
+   * the connection is a shared one that is often admitted (a pool's, a proxy's), and holding it
+   * would push its pool onto new connections. After a long run (more than `LONG_RUN_FACTOR` ×
+   * `afterRefusals` refusals) its count halves instead: a client admitted once in a while that
+   * comes straight back is held again at once, not after `afterRefusals` more refusals.
+   */
   served(request: IncomingMessage): void {
     const streak = connectionOf(request)?.[STREAK]
-    if (streak !== undefined && streak.count !== 0) streak.count >>= 1
+    if (streak === undefined || streak.count === 0) return
+    streak.count = streak.count > LONG_RUN_FACTOR * this.settings.afterRefusals ? streak.count >> 1 : 0
   }
 
   /** Sends the refusals that are due (the interval calls it; tests with their own clock too). */
