@@ -29,7 +29,8 @@ export function apiKeyOf(request: FastifyRequest): string {
  */
 export async function registerProtection(app: FastifyInstance, options: ProtectionOptions): Promise<void> {
   const prefix = options.redisPrefix ?? 'shop-api:'
-  // Rate limiting first: an abusive client is refused before it counts as an arrival for the shedder.
+  // In either order the shedder decides first on each route and gives its slot back when the rate
+  // limiter refuses: a request refused by one protection is charged by neither.
   await app.register(rateLimit, {
     global: false,
     key: apiKeyOf,

@@ -6,7 +6,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { PROBLEM_CONTENT_TYPE, optionMessage } from '@spillway/latency-window/core'
-import { addRouteHook, meterFastify, replyOf } from '@spillway/latency-window/fastify'
+import { addRouteHook, meterFastify, replyOf, ROUTE_HOOK_ORDER } from '@spillway/latency-window/fastify'
 import { registerAdmin } from './admin-route.js'
 import type { Degradation } from './degradation.js'
 import { DegradationOptionsError, failOption } from './errors.js'
@@ -97,7 +97,7 @@ const spillwayDegradation: FastifyPluginAsync<DegradationOptions> = async functi
       throw new DegradationOptionsError(optionMessage(`config.feature of ${routeOptions.method} ${routeOptions.url}`, name, 'false or a declared feature name'))
     }
     const gate: onRequestHookHandler = protocol.gate(index)
-    addRouteHook(routeOptions, 'onRequest', gate, 'last')
+    addRouteHook(routeOptions, 'onRequest', gate, ROUTE_HOOK_ORDER.last)
   })
 
   if (config.statusRoute !== false) {

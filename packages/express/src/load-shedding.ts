@@ -85,9 +85,12 @@ const middlewareMount: SheddingMount<ServerResponse, NextFunction> = {
 /** Adaptive, priority-aware load shedding for Express. */
 export function loadShedding(input: ExpressLoadSheddingOptions = {}): LoadSheddingMiddleware {
   const config = normalizeOptions<Request>(input)
-  // A response that turns into a stream, or a long-lived request, lets go of its slot: on every
-  // app's meter this middleware meets.
-  const meter = new RequestMeter(NAME, undefined, failOption, (found) => { found.onDetach(protocol.releaseHeld) })
+  // A response that turns into a stream, or a long-lived request, lets go of its slot, and so does
+  // a request the rate limiter (mounted after this) refuses: on every app's meter this middleware meets.
+  const meter = new RequestMeter(NAME, undefined, failOption, (found) => {
+    found.onDetach(protocol.releaseHeld)
+    found.onRefused(protocol.withdraw)
+  })
   const protocol = new SheddingProtocol(config, {
     // The clock of the request start times the meter hands out; the default one before the first request.
     now: () => meter.meter?.now() ?? monotonicNow(),

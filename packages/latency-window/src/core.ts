@@ -21,7 +21,7 @@ export { RequestSlot } from './request-slot.js'
 export {
   RefusalPacer, normalizeRefusalPacing, TICK_MS, type RefusalPacingOptions, type RefusalPacingSettings, type HeldRefusal, type PacerTimers
 } from './refusal-pacer.js'
-export { startTiming, timedSince, excludeFromLatency, requestStartedAt, responseOf } from './request-timing.js'
+export { startTiming, timedSince, excludeFromLatency, markRefused, requestStartedAt, responseOf } from './request-timing.js'
 export { PRIORITIES, PRIORITY_RANK, isPriority, type Priority } from './priority.js'
 export { ServerMeter, sharedMeter, type ServerMeterOptions } from './server-meter.js'
 export { monotonicNow, type Clock } from './clock.js'

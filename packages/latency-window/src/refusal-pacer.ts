@@ -210,7 +210,7 @@ export class RefusalPacer {
     }
     streak.count++
     streak.answeredAt = now
-    const { afterRefusals, afterMs, minDelayMs, maxDelayMs, maxHeld } = this.settings
+    const { afterRefusals, afterMs, minDelayMs, maxHeld } = this.settings
     const runMs = now - streak.startedAt
     if (streak.count <= afterRefusals || runMs < afterMs || this.#closed || this.#held >= maxHeld) return 0
     this.#holdsInWindow++

@@ -119,6 +119,17 @@ export function excludeFromLatency(request: IncomingMessage): void {
 }
 
 /**
+ * A protection refused this request (a 429): out of the latency window, as `excludeFromLatency`,
+ * and given back by every other protection that admitted it before (`ServerMeter.onRefused`), so
+ * that a request one protection refuses is charged by none: it holds no load-shedding slot and
+ * does not count as admitted. A request nobody times holds nothing anywhere.
+ */
+export function markRefused(request: IncomingMessage): void {
+  const timing = timings.get(request)
+  if (timing !== undefined) timing.meter.refused(timing)
+}
+
+/**
  * Marks a request long-lived (long polling, a stream whose headers come late): out of the
  * in-flight count and the latency window from now on, and those who hold something for it (the
  * load shedder's slot) are told to let go (`ServerMeter.onDetach`). A request nobody times yet is

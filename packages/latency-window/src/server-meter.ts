@@ -35,6 +35,7 @@ export class ServerMeter {
   #pressureSource: string | undefined
   readonly #eventLoopOptions: EventLoopSignalsOptions | undefined
   readonly #detachListeners: DetachListener[] = []
+  readonly #refusedListeners: DetachListener[] = []
   #recorded = 0
 
   constructor(options: ServerMeterOptions = {}) {
@@ -104,6 +105,21 @@ export class ServerMeter {
   /** Calls `listener` for every request that stops counting before it ends (once per listener, however often added). */
   onDetach(listener: DetachListener): void {
     if (!this.#detachListeners.includes(listener)) this.#detachListeners.push(listener)
+  }
+
+  /**
+   * A protection refused a request it times (`markRefused`): the `onRefused` listeners give back
+   * what another protection took for it (the load shedder its slot and its admitted count).
+   */
+  refused(timing: RequestTiming): void {
+    timing.unmeasured = true
+    const listeners = this.#refusedListeners
+    for (let i = 0; i < listeners.length; i++) listeners[i]!(timing.request)
+  }
+
+  /** Calls `listener` for every request a protection refuses (once per listener, however often added). */
+  onRefused(listener: DetachListener): void {
+    if (!this.#refusedListeners.includes(listener)) this.#refusedListeners.push(listener)
   }
 
   /**

@@ -7,7 +7,7 @@
 import { channel } from 'node:diagnostics_channel'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { PRIORITY_RANK, PROBLEM_CONTENT_TYPE, type Priority } from '@spillway/latency-window/core'
-import { addRouteHook, meterFastify, requestStartedAt } from '@spillway/latency-window/fastify'
+import { addRouteHook, meterFastify, requestStartedAt, ROUTE_HOOK_ORDER } from '@spillway/latency-window/fastify'
 import type {
   FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, onRequestHookHandler, RouteOptions
 } from 'fastify'
@@ -86,6 +86,8 @@ const spillwayLoadShedding: FastifyPluginAsync<LoadSheddingOptions> = async func
   })
   // A response that turns into a stream, or a long-lived route's request, lets go of its slot.
   meter.onDetach(protocol.releaseHeld)
+  // A request another protection refuses (the rate limiter, which runs after this one) gives its slot back.
+  meter.onRefused(protocol.withdraw)
   const { controller } = protocol
   const { limiter } = controller
   const frontRoutes = new FrontRoutes()
@@ -135,7 +137,7 @@ const spillwayLoadShedding: FastifyPluginAsync<LoadSheddingOptions> = async func
       frontRoutes.add(route.method, route.url, priority === undefined ? FRONT_DEFAULT_PRIORITY : PRIORITY_RANK[priority])
     }
     const hook = createHook(priority === undefined ? undefined : PRIORITY_RANK[priority])
-    addRouteHook(route, 'onRequest', hook, 'first')
+    addRouteHook(route, 'onRequest', hook, ROUTE_HOOK_ORDER.loadShedding)
   })
 
   const handle: LoadSheddingHandle = {

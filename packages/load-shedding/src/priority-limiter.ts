@@ -145,6 +145,17 @@ export class PriorityLimiter {
   }
 
   /**
+   * An admitted request of `rank` that another protection refused (the rate limiter): its slot
+   * back with no latency sample, and out of the admitted counts and the served rate, which measure
+   * the work the server takes on.
+   */
+  withdraw(rank: number): void {
+    this.limiter.release(-1, false)
+    if (this.#admittedCounts[rank]! > 0) this.#admittedCounts[rank]!--
+    if (this.#acquiredInInterval > 0) this.#acquiredInInterval--
+  }
+
+  /**
    * One control step: updates the limit from the interval's samples, reads the signals and moves
    * the threshold. Returns the new pressure.
    */

@@ -30,6 +30,7 @@ export interface SheddingMount<H, P> {
 
 /** A request waiting in the run queue: allocated only when one has to wait. */
 interface Waiting {
+  rank: number
   mount: SheddingMount<unknown, unknown>
   request: IncomingMessage
   response: ServerResponse
@@ -63,6 +64,8 @@ export class SheddingProtocol {
   readonly pacer: RefusalPacer | undefined
   // When each admitted request started (the meter's clock), until its response closes.
   readonly #admittedAt = new RequestSlot<number>('spillway.loadShedding.admittedAt')
+  // Its rank, to uncount it should another protection refuse it (`withdraw`).
+  readonly #admittedRank = new RequestSlot<number>('spillway.loadShedding.admittedRank')
   // One listener for every admitted response, reading its state from the request: no closure per request.
   readonly #releaseOnClose: (this: ServerResponse) => void
   /**
@@ -72,6 +75,12 @@ export class SheddingProtocol {
    * takes to answer, and the rest of it is the client's interest, not the server's work.
    */
   readonly releaseHeld: (request: IncomingMessage) => void
+  /**
+   * Gives back an admitted request that another protection refused after this one admitted it
+   * (the rate limiter: the shared meter calls it, `ServerMeter.onRefused`): its slot, and its
+   * count as admitted and served work. It ran no handler, so it is no latency sample either.
+   */
+  readonly withdraw: (request: IncomingMessage) => void
 
   constructor(config: LoadSheddingConfig<never>, hooks: SheddingHooks) {
     this.#now = hooks.now
@@ -85,7 +94,7 @@ export class SheddingProtocol {
       queued: {
         // Its time in flight starts now: the wait is the queue's, not the dependency's.
         run: (waiting) => {
-          this.#admit(waiting.request, waiting.response, this.#now())
+          this.#admit(waiting.request, waiting.response, waiting.rank, this.#now())
           waiting.mount.proceed(waiting.proceed, waiting.request, waiting.response)
         },
         refuse: (waiting, rank, refusal) => {
@@ -95,19 +104,30 @@ export class SheddingProtocol {
       }
     })
     const admittedAt = this.#admittedAt
+    const admittedRank = this.#admittedRank
     const controller = this.controller
     const now = this.#now
+    const pacer = this.pacer
+    // An answer ends the connection's run of refusals (`RefusalPacer.served`) once it is sent, not
+    // when admitted here: a request the rate limiter then refuses was no answer.
     this.#releaseOnClose = function releaseOnClose(this: ServerResponse): void {
       const at = admittedAt.get(this.req)
       if (at === undefined) return
       admittedAt.clear(this.req)
+      pacer?.served(this.req)
       // A client that gives up is a loss signal (AIMD backs off), and must not leak its slot.
       controller.release(now() - at, !this.writableFinished || this.statusCode >= 500)
     }
     this.releaseHeld = function releaseHeld(request: IncomingMessage): void {
       if (admittedAt.get(request) === undefined) return
       admittedAt.clear(request)
+      pacer?.served(request)
       controller.release(-1, false)
+    }
+    this.withdraw = function withdraw(request: IncomingMessage): void {
+      if (admittedAt.get(request) === undefined) return
+      admittedAt.clear(request)
+      controller.withdraw(admittedRank.get(request) ?? 0)
     }
   }
 
@@ -134,7 +154,7 @@ export class SheddingProtocol {
     } else {
       decision = controller.acquire(rank, controller.cohort(cohortKey), startedAt)
       if (decision === QUEUED) {
-        decision = controller.enqueue(rank, startedAt, { mount: mount as SheddingMount<unknown, unknown>, request, response, handle, proceed })
+        decision = controller.enqueue(rank, startedAt, { rank, mount: mount as SheddingMount<unknown, unknown>, request, response, handle, proceed })
         if (decision.outcome === 'refuse') this.#refuse(mount, handle, request, response, rank, decision)
         return false
       }
@@ -146,7 +166,7 @@ export class SheddingProtocol {
       }
       publishShed(mount.subject(handle, request), rank, decision, true)
     }
-    this.#admit(request, response, startedAt)
+    this.#admit(request, response, rank, startedAt)
     return true
   }
 
@@ -182,14 +202,15 @@ export class SheddingProtocol {
    * framework set up listeners and closures for every request, and an app-wide hook that answers
    * first (a 401), or a closing server's 503, would skip them and leak the slot.
    */
-  #admit(request: IncomingMessage, response: ServerResponse, at: number): void {
-    this.pacer?.served(request)
+  #admit(request: IncomingMessage, response: ServerResponse, rank: number, at: number): void {
     // Marked long-lived before it was decided (Express's `longLived()` mounted first): it holds no slot.
     if (timingState(request) === 'long-lived') {
+      this.pacer?.served(request)
       this.controller.release(-1, false)
       return
     }
     this.#admittedAt.set(request, at)
+    this.#admittedRank.set(request, rank)
     response.on('close', this.#releaseOnClose)
   }
 }

@@ -198,4 +198,9 @@ export class ShedController<T = never> {
   release(latencyMs: number, dropped: boolean): void {
     this.limiter.release(latencyMs, dropped)
   }
+
+  /** An admitted request of `rank` that another protection refused: see `PriorityLimiter.withdraw`. */
+  withdraw(rank: number): void {
+    this.limiter.withdraw(rank)
+  }
 }

@@ -8,7 +8,7 @@ import type {
   FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction
 } from 'fastify'
 import { PROBLEM_CONTENT_TYPE } from '@spillway/latency-window/core'
-import { addRouteHook } from '@spillway/latency-window/fastify'
+import { addRouteHook, ROUTE_HOOK_ORDER } from '@spillway/latency-window/fastify'
 import { normalizeOptions, type RouteSettings } from './options.js'
 import type * as core from './options.js'
 import type { KeyGenerator as CoreKeyGenerator } from './keys.js'
@@ -80,7 +80,7 @@ const spillwayRateLimitPlugin: FastifyPluginAsync<RateLimitOptions> = async func
     const settings = twin !== undefined && twin.config === config ? twin.settings : limiter.routeSettings(config, id)
     settingsByRoute.set(id, { config, settings })
     // Limit first: a refused request should not pay for the route's other hooks.
-    addRouteHook(routeOptions, options.hook, limitHook(protocol, limiter.prepare(id, settings)), 'first')
+    addRouteHook(routeOptions, options.hook, limitHook(protocol, limiter.prepare(id, settings)), ROUTE_HOOK_ORDER.rateLimit)
   })
 
   // Before the server waits for its connections to end: a held 429 would keep one open.

@@ -8,7 +8,8 @@
  *
  * The rate limiter times nothing itself: whatever mount of the shared meter times a request
  * (another Spillway plugin or middleware, `measureRequests()`) keeps its refusals out of the
- * latency window through `excludeFromLatency`, a no-op for a request nobody times.
+ * latency window, and the load shedder that admitted it gives its slot back, through
+ * `markRefused`, a no-op for a request nobody times.
  *
  * What differs between frameworks is a `RateLimitMount`, one object per framework, built once: the
  * Fastify plugin's answers through Fastify's reply (so that user hooks and serializers see the
@@ -16,7 +17,7 @@
  */
 import type { IncomingMessage } from 'node:http'
 import {
-  RefusalPacer, excludeFromLatency, monotonicNow, retryAfterSeconds, type HeldRefusal, type ProblemDetails
+  RefusalPacer, markRefused, monotonicNow, retryAfterSeconds, type HeldRefusal, type ProblemDetails
 } from '@spillway/latency-window/core'
 import { RateLimitCostError } from './errors.js'
 import { storeKey } from './keys.js'
@@ -103,8 +104,9 @@ export class RateLimitProtocol<Req, Res, Next> {
     const seconds = retryAfterSeconds(decision.retryAfterMs)
     const context = limiter.refused(route, key, decision, seconds)
     const rawRequest = mount.rawRequest(request)
-    // A refusal in microseconds would drag the shared latency figures down.
-    excludeFromLatency(rawRequest)
+    // Out of the latency window (a refusal in microseconds would drag it down), and given back by
+    // the load shedder, which decided before and must not count it as admitted work.
+    markRefused(rawRequest)
     const { onLimited, errorResponseBuilder } = limiter.options
     if (onLimited !== undefined) onLimited(request, response, context)
     mount.refuse(response, seconds)

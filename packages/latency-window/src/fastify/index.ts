@@ -1,2 +1,2 @@
 export { meterFastify, excludeFromLatency, replyOf, requestStartedAt } from './measure-requests.js'
-export { addRouteHook } from './route-hooks.js'
+export { addRouteHook, ROUTE_HOOK_ORDER } from './route-hooks.js'

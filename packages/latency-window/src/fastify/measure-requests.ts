@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import { SpillwayOptionsError, describeValue, type OptionsErrorFactory } from '../option-checks.js'
 import * as timing from '../request-timing.js'
-import { addRouteHook } from './route-hooks.js'
+import { addRouteHook, ROUTE_HOOK_ORDER } from './route-hooks.js'
 import { sharedMeter, type ServerMeter, type ServerMeterOptions } from '../server-meter.js'
 
 declare module 'fastify' {
@@ -58,7 +58,7 @@ export function meterFastify(
       if (longLived !== true) {
         throw fail(`route ${String(route.method)} ${route.url}: config.longLived must be true or false, got ${describeValue(longLived)}`)
       }
-      addRouteHook(route, 'onRequest', markLongLived, 'first')
+      addRouteHook(route, 'onRequest', markLongLived, ROUTE_HOOK_ORDER.longLived)
     })
     fastify.addHook('onClose', function spillwayMeterClose(_instance, done) {
       meter.eventLoop.release()
