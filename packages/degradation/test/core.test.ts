@@ -25,6 +25,15 @@ t.test('the plugin file is what imports Fastify (so the walk above can see one)'
   t.ok(reachable('index.ts').packages.has('fastify-plugin'))
 })
 
+t.test('only ./openfeature imports the OpenFeature SDK, an optional peer', async (t) => {
+  for (const entry of ['index.ts', 'core.ts']) {
+    const { files, packages } = reachable(entry)
+    t.notOk(files.includes('openfeature-provider.ts'), `${entry} does not reach the provider`)
+    for (const name of packages) t.notOk(name.startsWith('@openfeature/'), `${entry} reaches no import of ${name}`)
+  }
+  t.ok(reachable('openfeature-provider.ts').packages.has('@openfeature/server-sdk'), '(the walk can see it)')
+})
+
 t.test('. exports the user API only; ./core the parts a mount is built from', async (t) => {
   t.same(Object.keys(api).sort(), [
     'DEGRADED_HEADER', 'DIAGNOSTICS_CHANNEL', 'DegradationOptionsError', 'InvalidOverrideError', 'UnknownFeatureError',

@@ -2,10 +2,10 @@
  * The store the options ask for — memory, or Redis behind the fallback, with the ioredis client it
  * may create and the wait for it at startup — and the limiter every mount builds on it.
  */
-import { Redis } from 'ioredis'
 import type { NormalizedOptions } from './options.js'
 import { MemoryStore } from './memory-store.js'
-import { RedisStore } from './redis-store.js'
+import { RedisStore, type RedisClient } from './redis-store.js'
+import { connectRedis, type OwnedRedisClient } from './redis-connection.js'
 import { StoreFallback, logTransition, type TransitionLogger } from './store-fallback.js'
 import { RateLimitStats } from './stats.js'
 import { RateLimiter } from './rate-limiter.js'
@@ -34,19 +34,9 @@ export function createStore<Req, Res>(
   const memoryOptions = { maxKeys: options.maxKeys, ...(options.now === undefined ? {} : { now: options.now }) }
   if (options.redis === undefined) return { store: new MemoryStore(memoryOptions), ready: Promise.resolve() }
   const ownsClient = typeof options.redis === 'string'
-  const client = typeof options.redis === 'string'
-    // Without the offline queue a command fails at once while Redis is down, instead of waiting for storeTimeoutMs.
-    ? new Redis(options.redis, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
-    : options.redis
-  let ready = Promise.resolve()
-  if (ownsClient) {
-    // ioredis reports every failed reconnect; the fallback logs the outage once instead.
-    client.on('error', () => {})
-    // Without the offline queue, commands sent before the connection is up would fail: wait for it.
-    ready = waitReady(client as Redis, CONNECT_WAIT_MS).then((isReady) => {
-      if (!isReady) logTransition(log, 'warn', { waitedMs: CONNECT_WAIT_MS }, 'rate-limit Redis not ready at startup: the fallback decides until it is')
-    })
-  }
+  const { client, ready } = typeof options.redis === 'string'
+    ? connect(options.redis, log)
+    : { client: options.redis, ready: Promise.resolve() }
   const store = new StoreFallback({
     store: new RedisStore({ client, prefix: options.prefix, ownsClient }),
     onStoreError: options.onStoreError,
@@ -61,7 +51,19 @@ export function createStore<Req, Res>(
   return { store, ready }
 }
 
-function waitReady(client: Redis, timeoutMs: number): Promise<boolean> {
+/** A client of the limiter's own, and its wait for the connection. */
+function connect(url: string, log: TransitionLogger): { client: RedisClient, ready: Promise<void> } {
+  const client = connectRedis(url)
+  // ioredis reports every failed reconnect; the fallback logs the outage once instead.
+  client.on('error', () => {})
+  // Without the offline queue, commands sent before the connection is up would fail: wait for it.
+  const ready = waitReady(client, CONNECT_WAIT_MS).then((isReady) => {
+    if (!isReady) logTransition(log, 'warn', { waitedMs: CONNECT_WAIT_MS }, 'rate-limit Redis not ready at startup: the fallback decides until it is')
+  })
+  return { client, ready }
+}
+
+function waitReady(client: OwnedRedisClient, timeoutMs: number): Promise<boolean> {
   if (client.status === 'ready') return Promise.resolve(true)
   return new Promise((resolve) => {
     const done = (ready: boolean) => {

@@ -4,11 +4,22 @@
  * policies of one client land in one Redis Cluster slot, TTLs so idle buckets vanish.
  */
 import { createHash } from 'node:crypto'
-import type { Redis, Cluster } from 'ioredis'
 import { TOKEN_BUCKET_SCRIPT, TOKEN_BUCKETS_SCRIPT } from './redis-script.js'
 import type { BucketPolicy, BucketStore, Decision } from './policy.js'
 
-export type RedisClient = Redis | Cluster
+/**
+ * The methods the limiter calls on a Redis client: an ioredis 5 or 6 `Redis` or `Cluster` fits.
+ * Stated here rather than as ioredis's classes so that ioredis stays an optional peer: an
+ * application on either major version passes its client without a type error, and one that does
+ * not use Redis compiles without ioredis installed.
+ */
+export interface RedisClient {
+  evalsha(sha1: string, keyCount: number, ...args: string[]): Promise<unknown>
+  eval(script: string, keyCount: number, ...args: string[]): Promise<unknown>
+  /** Called on close, and only on a client the limiter created itself (from a URL). */
+  quit(): Promise<unknown>
+  disconnect(): void
+}
 
 export interface RedisStoreOptions {
   client: RedisClient
@@ -17,9 +28,6 @@ export interface RedisStoreOptions {
   /** Quit the client on close (when the plugin created it from a URL). */
   ownsClient?: boolean
 }
-
-type ScriptCall = (script: string, keyCount: number, ...args: string[]) => Promise<unknown>
-interface ScriptClient { evalsha: ScriptCall, eval: ScriptCall }
 
 function readReply(reply: number[], policyCount: number, out: Decision): Decision {
   out.allowed = reply[0] === 1
@@ -71,7 +79,7 @@ export class RedisStore implements BucketStore {
       args[n + 2 + 2 * i] = policyArgs[1]
     }
     const script = n === 1 ? TOKEN_BUCKET_SCRIPT : TOKEN_BUCKETS_SCRIPT
-    const client = this.client as unknown as ScriptClient
+    const client = this.client
     return client.evalsha(n === 1 ? this.singleSha : this.multiSha, n, ...args).then(
       (reply) => readReply(reply as number[], n, out),
       (error: unknown) => {

@@ -23,11 +23,16 @@ t.test('the plugin file is what imports Fastify (so the walk above can see one)'
   t.ok(reachable('index.ts').packages.has('fastify-plugin'))
 })
 
-t.test('the decider builds no store: ioredis is loaded by create-store.ts, not by the decider', async (t) => {
-  const decider = reachable('rate-limiter.ts', true)
-  t.notOk(decider.files.includes('create-store.ts'))
-  t.notOk(decider.packages.has('ioredis'))
-  t.ok(reachable('create-store.ts', true).packages.has('ioredis'), '(the walk can see it)')
+t.test('no module imports an optional peer: ioredis is required only for a URL, flexible limiters are passed in', async (t) => {
+  for (const entry of ['index.ts', 'core.ts']) {
+    const { files, packages } = reachable(entry)
+    t.ok(files.includes('create-store.ts') && files.includes('redis-connection.ts'), `${entry}: the walk reaches the Redis files`)
+    for (const peer of ['ioredis', 'rate-limiter-flexible']) t.notOk(packages.has(peer), `${entry} reaches no import of ${peer}`)
+  }
+})
+
+t.test('the decider builds no store', async (t) => {
+  t.notOk(reachable('rate-limiter.ts', true).files.includes('create-store.ts'))
 })
 
 t.test('. exports the user API only; ./core the parts a mount is built from', async (t) => {
