@@ -1,5 +1,5 @@
 import { monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram } from 'node:perf_hooks'
-import { checkFunction, checkNumber, checkOptionsObject } from './option-checks.js'
+import { checkFunction, checkKnownKeys, checkNumber, checkOptionsObject } from './option-checks.js'
 
 /** The figures of the last completed interval. */
 export interface EventLoopReading {
@@ -33,6 +33,9 @@ export interface EventLoopSignalsOptions {
   sources?: EventLoopSources
 }
 
+// `satisfies`: an option added to the interface and not here (or the other way round) fails the build.
+export const EVENT_LOOP_OPTIONS = Object.keys({ intervalMs: true, resolutionMs: true, sources: true } satisfies Record<keyof EventLoopSignalsOptions, true>)
+
 const NS_PER_MS = 1e6
 const IDLE: EventLoopReading = Object.freeze({ delayP99Ms: 0, delayMaxMs: 0, utilization: 0, sampledAt: 0 })
 
@@ -61,6 +64,7 @@ export class EventLoopSignals {
   constructor(input?: EventLoopSignalsOptions, afterSample?: () => void) {
     this.#afterSample = afterSample
     const options = checkOptionsObject<EventLoopSignalsOptions>('options', input)
+    checkKnownKeys('', options, EVENT_LOOP_OPTIONS)
     this.intervalMs = checkNumber('intervalMs', options.intervalMs ?? 500, { min: 10, max: 60_000 })
     const resolutionMs = checkNumber('resolutionMs', options.resolutionMs ?? 10, { min: 1, max: 1000, integer: true })
     if (options.sources !== undefined) {

@@ -1,6 +1,6 @@
 import { monotonicNow, type Clock } from './clock.js'
 import { BUCKET_COUNT, BUCKET_VALUES, MAX_VALUE_MS, MIN_VALUE_MS, bucketOf } from './log-buckets.js'
-import { checkFunction, checkNumber, checkOptionsObject } from './option-checks.js'
+import { checkFunction, checkKnownKeys, checkNumber, checkOptionsObject } from './option-checks.js'
 
 export interface LatencyWindowOptions {
   /** Length of the window in ms. Default 10 000. */
@@ -24,6 +24,9 @@ export interface LatencySnapshot {
 }
 
 const SNAPSHOT_QUANTILES = [0.5, 0.9, 0.99, 0.999] as const
+
+// `satisfies`: an option added to the interface and not here (or the other way round) fails the build.
+export const LATENCY_WINDOW_OPTIONS = Object.keys({ windowMs: true, slices: true, now: true } satisfies Record<keyof LatencyWindowOptions, true>)
 
 export const DEFAULT_WINDOW_MS = 10_000
 export const DEFAULT_SLICES = 10
@@ -63,6 +66,7 @@ export class LatencyWindow {
 
   constructor(input?: LatencyWindowOptions) {
     const options = checkOptionsObject<LatencyWindowOptions>('options', input)
+    checkKnownKeys('', options, LATENCY_WINDOW_OPTIONS)
     this.windowMs = checkNumber('windowMs', options.windowMs ?? DEFAULT_WINDOW_MS, { min: 1 })
     this.slices = checkNumber('slices', options.slices ?? DEFAULT_SLICES, { min: 1, max: 120, integer: true })
     this.#now = checkFunction<Clock>('now', options.now ?? monotonicNow)

@@ -60,7 +60,10 @@ export interface RefusalPacingOptions {
 
 export type RefusalPacingSettings = Readonly<Required<RefusalPacingOptions>>
 
-const PACING_KEYS: readonly (keyof RefusalPacingOptions)[] = ['afterRefusals', 'afterMs', 'minDelayMs', 'maxDelayMs', 'maxHeld']
+// `satisfies`: an option added to the interface and not here (or the other way round) fails the build.
+const PACING_KEYS = Object.keys({
+  afterRefusals: true, afterMs: true, minDelayMs: true, maxDelayMs: true, maxHeld: true
+} satisfies Record<keyof RefusalPacingOptions, true>)
 
 /**
  * The `option` (`pacing`) as given: `false` turns pacing off (undefined is returned), `true` or

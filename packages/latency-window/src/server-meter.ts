@@ -1,10 +1,10 @@
 import type { IncomingMessage } from 'node:http'
 import { monotonicNow, type Clock } from './clock.js'
-import { EventLoopSignals, type EventLoopSignalsOptions } from './event-loop-signals.js'
+import { EVENT_LOOP_OPTIONS, EventLoopSignals, type EventLoopSignalsOptions } from './event-loop-signals.js'
 import { InFlight } from './in-flight.js'
 import { InFlightRequests, type InFlightLatency } from './in-flight-requests.js'
-import { optionMessage, SpillwayOptionsError, type OptionsErrorFactory } from './option-checks.js'
-import { DEFAULT_SLICES, DEFAULT_WINDOW_MS, LatencyWindow, type LatencyWindowOptions } from './latency-window.js'
+import { checkKnownKeys, checkOptionsObject, optionMessage, SpillwayOptionsError, type OptionsErrorFactory } from './option-checks.js'
+import { DEFAULT_SLICES, DEFAULT_WINDOW_MS, LATENCY_WINDOW_OPTIONS, LatencyWindow, type LatencyWindowOptions } from './latency-window.js'
 import type { RequestTiming } from './request-timing.js'
 
 export interface ServerMeterOptions {
@@ -13,6 +13,13 @@ export interface ServerMeterOptions {
   latency?: Omit<LatencyWindowOptions, 'now'>
   eventLoop?: EventLoopSignalsOptions
 }
+
+// `satisfies`: an option added to the interface and not here (or the other way round) fails the build.
+const METER_OPTIONS = Object.keys({ now: true, latency: true, eventLoop: true } satisfies Record<keyof ServerMeterOptions, true>)
+// The meter gives its windows its own clock.
+const METER_LATENCY_OPTIONS = LATENCY_WINDOW_OPTIONS.filter((name) => name !== 'now')
+
+const coreError: OptionsErrorFactory = (message) => new SpillwayOptionsError(message)
 
 /** Told that a request stopped counting before it ended: its response turned into a stream, or it was marked long-lived. */
 export type DetachListener = (request: IncomingMessage) => void
@@ -38,13 +45,30 @@ export class ServerMeter {
   readonly #refusedListeners: DetachListener[] = []
   #recorded = 0
 
-  constructor(options: ServerMeterOptions = {}) {
+  constructor(options: ServerMeterOptions = {}, fail: OptionsErrorFactory = coreError) {
+    ServerMeter.checkOptions(options, fail)
     this.now = options.now ?? monotonicNow
     this.#eventLoopOptions = options.eventLoop
     this.latency = new LatencyWindow({ ...options.latency, now: this.now })
     // Streams are noticed on the sampler's timer, which runs while any Spillway plugin is
     // registered: no timer of our own.
     this.eventLoop = new EventLoopSignals(options.eventLoop, () => { this.sweep() })
+  }
+
+  /**
+   * Checks the option names, nested ones included, without creating a meter: for a mount that
+   * creates its meter at its first request (Express), so that a misspelt option fails when the
+   * mount is created.
+   */
+  static checkOptions(input: unknown, fail: OptionsErrorFactory = coreError): void {
+    const options = checkOptionsObject<ServerMeterOptions>('options', input, fail)
+    checkKnownKeys('', options, METER_OPTIONS, fail)
+    if (options.latency !== undefined) {
+      checkKnownKeys('latency', checkOptionsObject('latency', options.latency, fail), METER_LATENCY_OPTIONS, fail)
+    }
+    if (options.eventLoop !== undefined) {
+      checkKnownKeys('eventLoop', checkOptionsObject('eventLoop', options.eventLoop, fail), EVENT_LOOP_OPTIONS, fail)
+    }
   }
 
   /**
@@ -217,13 +241,11 @@ function registry(): Registry {
  * with `options` on first use. Later callers get the same meter; options it cannot honour (another
  * clock, other event-loop settings) throw, through `fail`, rather than being ignored.
  */
-export function sharedMeter(
-  server: object, options?: ServerMeterOptions, fail: OptionsErrorFactory = (message) => new SpillwayOptionsError(message)
-): ServerMeter {
+export function sharedMeter(server: object, options?: ServerMeterOptions, fail: OptionsErrorFactory = coreError): ServerMeter {
   const meters = registry()
   let meter = meters.get(server)
   if (meter === undefined) {
-    meter = new ServerMeter(options)
+    meter = new ServerMeter(options, fail)
     meters.set(server, meter)
     return meter
   }

@@ -75,4 +75,6 @@ t.test('bad options fail with a code and the option name', async (t) => {
   t.throws(() => new EventLoopSignals({ resolutionMs: 0.5 }), { code, message: /resolutionMs/ })
   t.throws(() => new EventLoopSignals({ sources: { ...fakeSources().sources, now: 1 as never } }), { code, message: /sources.now/ })
   t.throws(() => new EventLoopSignals('fast' as never), { code, message: /options/ })
+  t.throws(() => new EventLoopSignals({ interval: 100 } as never), { code, message: /^interval is not an option; did you mean intervalMs\?$/ })
+  t.doesNotThrow(() => new EventLoopSignals({ intervalMs: 100, resolutionMs: 5, sources: fakeSources().sources }), 'every option known')
 })

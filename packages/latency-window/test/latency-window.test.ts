@@ -200,7 +200,9 @@ t.test('bad options fail with a code and the option name', async (t) => {
     [{ slices: 2.5 }, /slices must be an integer/],
     [{ slices: 1000 }, /slices/],
     [{ now: 5 }, /now must be a function/],
-    [null, /options/]
+    [null, /options/],
+    [{ windowMS: 1000 }, /^windowMS is not an option; did you mean windowMs\?$/],
+    [{ buckets: 10 }, /^buckets is not an option; the options are windowMs, slices, now$/]
   ]
   for (const [options, message] of cases) {
     t.throws(() => new LatencyWindow(options as never), { code: 'SPILLWAY_LATENCY_WINDOW_OPTIONS', message })

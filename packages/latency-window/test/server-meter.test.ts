@@ -23,6 +23,21 @@ t.test('bad options surface from the parts', async (t) => {
   t.throws(() => new ServerMeter({ latency: { slices: 0 } }), { code: 'SPILLWAY_LATENCY_WINDOW_OPTIONS', message: /slices/ })
 })
 
+t.test('unknown option names throw, nested ones named by their path, through the caller\'s error', async (t) => {
+  const code = 'SPILLWAY_LATENCY_WINDOW_OPTIONS'
+  t.throws(() => new ServerMeter({ latencyWindow: {} } as never), { code, message: /^latencyWindow is not an option; the options are now, latency, eventLoop$/ })
+  t.throws(() => new ServerMeter({ latency: { windowMS: 1000 } } as never), { code, message: /^latency\.windowMS is not an option; did you mean windowMs\?$/ })
+  t.throws(() => new ServerMeter({ latency: { now: () => 1 } } as never), { code, message: /^latency\.now is not an option; latency takes windowMs, slices$/ },
+    'the clock is the meter\'s own')
+  t.throws(() => new ServerMeter({ eventLoop: { intervalMS: 100 } } as never), { code, message: /^eventLoop\.intervalMS is not an option; did you mean intervalMs\?$/ })
+  const fail = (message: string) => Object.assign(new Error(message), { code: 'MINE' })
+  t.throws(() => sharedMeter({}, { eventloop: {} } as never, fail), { code: 'MINE', message: /^eventloop is not an option; did you mean eventLoop\?$/ })
+  t.throws(() => ServerMeter.checkOptions({ latency: { slice: 4 } }, fail), { code: 'MINE', message: /^latency\.slice is not an option; did you mean slices\?$/ },
+    'checked without creating a meter')
+  t.doesNotThrow(() => ServerMeter.checkOptions({ now: () => 1, latency: { windowMs: 1000, slices: 4 }, eventLoop: { intervalMs: 100, resolutionMs: 5 } }))
+  t.doesNotThrow(() => ServerMeter.checkOptions(undefined), 'no options')
+})
+
 t.test('pressure is published by one controller and read by the others', async (t) => {
   const meter = new ServerMeter()
   t.equal(meter.pressure, 0)
