@@ -43,6 +43,9 @@ export interface RateLimitMiddleware extends RequestHandler {
   close(): Promise<void>
 }
 
+/** The options the middleware adds to the plugin's and reads itself (`satisfies`: all of them). */
+const EXPRESS_OPTIONS = Object.keys({ logger: true } satisfies Record<Exclude<keyof ExpressRateLimitOptions, keyof RateLimitOptions<Request, Response>>, true>)
+
 /** Node's response API, and `res.send` for a builder's value: the same under Express 4 and 5. */
 export const expressMount: RateLimitMount<Request, Response, NextFunction> = {
   rawRequest: (request) => request,
@@ -62,7 +65,7 @@ export function rateLimit(input: ExpressRateLimitOptions = {}): RateLimitMiddlew
     // Where an Express middleware decides is where it is mounted.
     throw failOption(optionMessage('hook', given.hook, 'absent: mount the middleware where it should decide (after your auth middleware for a user key)'))
   }
-  const options = normalizeOptions<Request, Response>(input)
+  const options = normalizeOptions<Request, Response>(input, EXPRESS_OPTIONS)
   const { limiter, ready } = createRateLimiter(options, checkLogger(given.logger, failOption))
   const protocol = new RateLimitProtocol(limiter, expressMount)
   const limitWith = (route: RouteLimiter<Request>): RequestHandler => function spillwayRateLimit(request, response, next) {

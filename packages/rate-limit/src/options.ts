@@ -5,10 +5,11 @@
  * plugin states them with Fastify's, `@spillway/express` with Express's.
  */
 import {
-  checkBoolean, checkFunction, checkNumber, checkOneOf, checkOptionsObject, normalizeRefusalPacing, optionMessage, type Clock,
-  type RefusalPacingOptions, type RefusalPacingSettings
+  checkBoolean, checkFunction, checkKnownKeys, checkNumber, checkOneOf, checkOptionsObject, normalizeRefusalPacing, optionMessage,
+  type Clock, type RefusalPacingOptions, type RefusalPacingSettings
 } from '@spillway/latency-window/core'
 import { failOption } from './errors.js'
+import { MIGRATION_HINTS } from './migration-hints.js'
 import { defaultKey, type KeyGenerator } from './keys.js'
 import { STORE_ERROR_MODES, type StoreErrorMode } from './store-fallback.js'
 import type { RedisClient } from './redis-store.js'
@@ -99,15 +100,30 @@ export interface NormalizedOptions<Req, Res> extends RouteSettings<Req> {
   readonly now: Clock | undefined
 }
 
+// `satisfies`: an option added to an interface and not here (or the other way round) fails the build.
+const ROUTE_OPTIONS = Object.keys({
+  capacity: true, refillPerSecond: true, policies: true, key: true, cost: true, allowList: true
+} satisfies Record<keyof RouteRateLimitOptions<unknown>, true>)
+const OPTIONS = Object.keys({
+  capacity: true, refillPerSecond: true, policies: true, key: true, cost: true, allowList: true, global: true, maxKeyLength: true,
+  redis: true, prefix: true, maxKeys: true, onStoreError: true, storeTimeoutMs: true, probeIntervalMs: true, instances: true,
+  headers: true, legacyHeaders: true, exposeHeaders: true, hook: true, errorResponseBuilder: true, onLimited: true, pacing: true,
+  now: true
+} satisfies Record<keyof RateLimitOptions<unknown, unknown>, true>)
+
 function isRedisClient(value: unknown): value is RedisClient {
   return typeof value === 'object' && value !== null &&
     typeof (value as { evalsha?: unknown }).evalsha === 'function' &&
     typeof (value as { eval?: unknown }).eval === 'function'
 }
 
-/** The limiter's options; its policies take the memory store's first slots (`PolicySlots`). */
-export function normalizeOptions<Req, Res>(input: unknown): NormalizedOptions<Req, Res> {
+/**
+ * The limiter's options; its policies take the memory store's first slots (`PolicySlots`).
+ * `mountOptions`: the names a mount adds to the options and reads itself (Express's `logger`).
+ */
+export function normalizeOptions<Req, Res>(input: unknown, mountOptions: readonly string[] = []): NormalizedOptions<Req, Res> {
   const options = checkOptionsObject<RateLimitOptions<Req, Res>>('options', input, failOption)
+  checkKnownKeys('', options, mountOptions.length === 0 ? OPTIONS : [...OPTIONS, ...mountOptions], failOption, MIGRATION_HINTS)
   const plugin = {
     key: options.key === undefined ? defaultKey : checkFunction<KeyGenerator<Req>>('key', options.key, failOption),
     cost: checkCost<Req>('cost', options.cost ?? 1),
@@ -160,6 +176,7 @@ export function routeSettings<Req, Res>(
   if (input === undefined || input === true) return plugin
   const option = 'config.rateLimit'
   const options = checkOptionsObject<RouteRateLimitOptions<Req>>(option, input, failOption)
+  checkKnownKeys(option, options, ROUTE_OPTIONS, failOption, MIGRATION_HINTS)
   const own = {
     key: options.key === undefined ? plugin.key : checkFunction<KeyGenerator<Req>>(`${option}.key`, options.key, failOption),
     cost: options.cost === undefined ? plugin.cost : checkCost<Req>(`${option}.cost`, options.cost),

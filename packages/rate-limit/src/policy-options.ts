@@ -4,13 +4,16 @@
  * rate-limiter-flexible limiters). Token buckets come first, so that a bucket store's results are
  * a decision's first entries and the flexible policies' follow.
  */
-import { checkNumber, checkOptionsObject, optionMessage } from '@spillway/latency-window/core'
+import { checkKnownKeys, checkNumber, checkOptionsObject, optionMessage } from '@spillway/latency-window/core'
 import { failOption } from './errors.js'
-import type { BucketPolicy, FlexibleLimiter, FlexiblePolicy, Policy, PolicyOptions } from './policy.js'
+import type { BucketPolicy, BucketPolicyOptions, FlexibleLimiter, FlexiblePolicy, FlexiblePolicyOptions, Policy, PolicyOptions } from './policy.js'
 
 const DEFAULT_CAPACITY = 60
 const DEFAULT_REFILL_PER_SECOND = 1
 const POLICY_NAME = /^[A-Za-z0-9_.:-]{1,64}$/
+// `satisfies`: an option added to an interface and not here (or the other way round) fails the build.
+const BUCKET_POLICY_OPTIONS = Object.keys({ name: true, capacity: true, refillPerSecond: true } satisfies Record<keyof BucketPolicyOptions, true>)
+const FLEXIBLE_POLICY_OPTIONS = Object.keys({ name: true, limiter: true } satisfies Record<keyof FlexiblePolicyOptions, true>)
 
 /** The options that set limits, for the whole limiter or (in `config.rateLimit`) for one route. */
 export interface LimitOptions {
@@ -68,6 +71,7 @@ export function normalizePolicies(options: LimitOptions, optionPrefix: string, s
     options.policies.forEach((raw, i) => {
       const option = `${optionPrefix}policies[${i}]`
       const policy = checkOptionsObject<PolicyOptions>(option, raw, failOption)
+      checkKnownKeys(option, policy, 'limiter' in policy ? FLEXIBLE_POLICY_OPTIONS : BUCKET_POLICY_OPTIONS, failOption)
       if (typeof policy.name !== 'string' || !POLICY_NAME.test(policy.name)) {
         throw failOption(optionMessage(`${option}.name`, policy.name, 'a name of 1-64 letters, digits, "_", ".", ":" or "-"'))
       }

@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import Fastify from 'fastify'
 import { spillwayRateLimit } from '../src/plugin.js'
 
@@ -81,4 +81,90 @@ t.test('defaults: 60 tokens, 1 per second, headers on', async (t) => {
   const res = await app.inject('/')
   t.equal(res.headers['ratelimit-policy'], '"default";q=60;w=60')
   t.equal(res.headers['ratelimit'], '"default";r=59;t=1')
+})
+
+/** Registers the plugin with `options` and answers what `ready()` rejected with. */
+async function registrationError(t: Test, options: unknown): Promise<unknown> {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  return app.register(spillwayRateLimit, options as never).ready().then(() => undefined, (e: unknown) => e)
+}
+
+t.test('an unknown option fails at registration', async (t) => {
+  t.match(await registrationError(t, { capacity: 10, burst: 5 }), {
+    code: 'SPILLWAY_RATE_LIMIT_OPTIONS', message: /^burst is not an option; the options are capacity, refillPerSecond, policies, key, /
+  })
+})
+
+t.test('a misspelt option fails with a did-you-mean', async (t) => {
+  t.match(await registrationError(t, { capacity: 10, refilPerSecond: 5 }), {
+    code: 'SPILLWAY_RATE_LIMIT_OPTIONS', message: /^refilPerSecond is not an option; did you mean refillPerSecond\?$/
+  })
+})
+
+t.test('names from @fastify/rate-limit and express-rate-limit name ours', async (t) => {
+  const cases: Array<[Record<string, unknown>, RegExp]> = [
+    [{ max: 100 }, /^max is an option of @fastify\/rate-limit and express-rate-limit, not ours; a bucket holds capacity tokens .* earns refillPerSecond/],
+    [{ timeWindow: 60_000 }, /^timeWindow is an option of @fastify\/rate-limit, not ours; the window is set by refillPerSecond and capacity/],
+    [{ keyGenerator: () => 'k' }, /^keyGenerator is an option of @fastify\/rate-limit and express-rate-limit, not ours; key is the client key/],
+    [{ windowMs: 60_000 }, /^windowMs is an option of express-rate-limit, not ours; the window is set by refillPerSecond and capacity/],
+    [{ limit: 100 }, /^limit is an option of express-rate-limit, not ours; a bucket holds capacity tokens/],
+    [{ skipOnError: true }, /^skipOnError is an option of @fastify\/rate-limit, not ours; onStoreError: 'open'/]
+  ]
+  for (const [options, message] of cases) {
+    t.match(await registrationError(t, options), { code: 'SPILLWAY_RATE_LIMIT_OPTIONS', message }, String(Object.keys(options)))
+  }
+})
+
+t.test('an unknown key in a nested option fails at registration, named by its path', async (t) => {
+  t.match(await registrationError(t, { pacing: { maxDelay: 500 } }), { message: /^pacing\.maxDelay is not an option; did you mean maxDelayMs\?$/ })
+  t.match(await registrationError(t, { policies: [{ name: 'burst', capacity: 5, refilPerSecond: 5 }] }),
+    { message: /^policies\[0\]\.refilPerSecond is not an option; did you mean refillPerSecond\?$/ }, 'a token-bucket policy')
+  const limiter = { points: 5, duration: 1, consume: async () => ({ remainingPoints: 0, msBeforeNext: 0 }), reward: async () => ({}) }
+  t.match(await registrationError(t, { policies: [{ name: 'pg', limiter, capacity: 5 }] }),
+    { message: /^policies\[0\]\.capacity is not an option; policies\[0\] takes name, limiter$/ }, 'a rate-limiter-flexible policy')
+})
+
+t.test('an unknown key in config.rateLimit fails when the route is defined', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(spillwayRateLimit)
+  t.throws(() => app.get('/', { config: { rateLimit: { refilPerSecond: 1 } } }, async () => 'ok'),
+    { code: 'SPILLWAY_RATE_LIMIT_OPTIONS', message: /^config\.rateLimit\.refilPerSecond is not an option; did you mean refillPerSecond\?$/ })
+})
+
+t.test('an unknown key in config.rateLimit of a route in a plugin makes ready() reject', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(spillwayRateLimit)
+  app.register(async (routes) => {
+    routes.get('/', { config: { rateLimit: { capacity: 5, timeWindow: 60_000 } } }, async () => 'ok')
+  })
+  await t.rejects(async () => { await app.ready() }, {
+    code: 'SPILLWAY_RATE_LIMIT_OPTIONS', message: /^config\.rateLimit\.timeWindow is an option of @fastify\/rate-limit, not ours; the window is set by/
+  })
+})
+
+t.test('config.rateLimit takes the route options only', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(spillwayRateLimit)
+  t.throws(() => app.get('/', { config: { rateLimit: { headers: false } as never } }, async () => 'ok'), {
+    message: /^config\.rateLimit\.headers is not an option; config\.rateLimit takes capacity, refillPerSecond, policies, key, cost, allowList$/
+  })
+})
+
+t.test('every option known: a full configuration and a full route config register', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(spillwayRateLimit, {
+    capacity: 10, refillPerSecond: 5, key: (request) => request.ip, cost: 1, allowList: ['127.0.0.2'], global: true, maxKeyLength: 64,
+    prefix: 'rl', maxKeys: 100, onStoreError: 'local', storeTimeoutMs: 20, probeIntervalMs: 500, instances: 2, headers: true,
+    legacyHeaders: true, exposeHeaders: true, hook: 'onRequest', errorResponseBuilder: () => ({}), onLimited: () => {},
+    pacing: { afterRefusals: 2, afterMs: 0, minDelayMs: 100, maxDelayMs: 200, maxHeld: 10 }, now: () => 0
+  })
+  app.get('/', { config: { rateLimit: { capacity: 2, refillPerSecond: 1, key: () => 'k', cost: 1, allowList: ['x'] } } }, async () => 'ok')
+  app.get('/policies', { config: { rateLimit: { policies: [{ name: 'burst', capacity: 2, refillPerSecond: 1 }] } } }, async () => 'ok')
+  await app.ready()
+  t.equal((await app.inject('/')).statusCode, 200)
 })
