@@ -1,4 +1,4 @@
-import { checkNumber, checkOptionsObject } from '@spillway/latency-window/core'
+import { checkKnownKeys, checkNumber, checkOptionsObject } from '@spillway/latency-window/core'
 import { failOption } from './errors.js'
 import type { LimitAlgorithm } from './limit-algorithm.js'
 
@@ -15,6 +15,11 @@ export interface AimdLimitOptions {
   timeoutMs?: number
 }
 
+// `satisfies`: an option added to the interface and not here (or the other way round) fails the build.
+const OPTIONS = Object.keys({
+  initialLimit: true, minLimit: true, maxLimit: true, backoffRatio: true, timeoutMs: true
+} satisfies Record<keyof AimdLimitOptions, true>)
+
 /**
  * Additive increase, multiplicative decrease, as Netflix concurrency-limits' `AIMDLimit`:
  * on a drop (or an RTT above `timeoutMs`) `limit ← max(minLimit, limit × backoffRatio)`;
@@ -30,6 +35,7 @@ export class AimdLimit implements LimitAlgorithm {
 
   constructor(input?: AimdLimitOptions) {
     const options = checkOptionsObject<AimdLimitOptions>('aimd', input, failOption)
+    checkKnownKeys('aimd', options, OPTIONS, failOption)
     this.minLimit = checkNumber('aimd.minLimit', options.minLimit ?? 4, { min: 1, fail: failOption })
     this.maxLimit = checkNumber('aimd.maxLimit', options.maxLimit ?? 1000, { min: this.minLimit, fail: failOption })
     this.#limit = checkNumber('aimd.initialLimit', options.initialLimit ?? Math.min(Math.max(20, this.minLimit), this.maxLimit),

@@ -1,4 +1,4 @@
-import { checkNumber, checkOptionsObject } from '@spillway/latency-window/core'
+import { checkKnownKeys, checkNumber, checkOptionsObject } from '@spillway/latency-window/core'
 import { failOption } from './errors.js'
 import type { LimitAlgorithm } from './limit-algorithm.js'
 
@@ -18,6 +18,11 @@ export interface Gradient2LimitOptions {
   /** Headroom added on every sample so the limit can probe upwards; default `max(4, √limit)`. */
   queueSize?: (limit: number) => number
 }
+
+// `satisfies`: an option added to the interface and not here (or the other way round) fails the build.
+const OPTIONS = Object.keys({
+  initialLimit: true, minLimit: true, maxLimit: true, rttTolerance: true, smoothing: true, longWindow: true, queueSize: true
+} satisfies Record<keyof Gradient2LimitOptions, true>)
 
 /**
  * Netflix concurrency-limits' `Gradient2Limit` (the idea Envoy's adaptive-concurrency filter also
@@ -53,6 +58,7 @@ export class Gradient2Limit implements LimitAlgorithm {
 
   constructor(input?: Gradient2LimitOptions) {
     const options = checkOptionsObject<Gradient2LimitOptions>('gradient2', input, failOption)
+    checkKnownKeys('gradient2', options, OPTIONS, failOption)
     this.minLimit = checkNumber('gradient2.minLimit', options.minLimit ?? 4, { min: 1, fail: failOption })
     this.maxLimit = checkNumber('gradient2.maxLimit', options.maxLimit ?? 1000, { min: this.minLimit, fail: failOption })
     this.#limit = checkNumber('gradient2.initialLimit', options.initialLimit ?? Math.min(Math.max(20, this.minLimit), this.maxLimit),

@@ -1,6 +1,6 @@
 /** The checks of the options that are objects or choices of their own (`algorithm`, `front`, `queue`, header names). */
 import type { IncomingMessage } from 'node:http'
-import { checkFunction, checkNumber, checkOneOf, checkOptionsObject, optionMessage } from '@spillway/latency-window/core'
+import { checkFunction, checkKnownKeys, checkNumber, checkOneOf, checkOptionsObject, optionMessage } from '@spillway/latency-window/core'
 import { AimdLimit } from './aimd-limit.js'
 import { failOption } from './errors.js'
 import { Gradient2Limit } from './gradient2-limit.js'
@@ -27,12 +27,19 @@ export function checkLimit(options: Partial<SheddingOptions<never>>): LimitAlgor
   return name === 'aimd' ? new AimdLimit(options.aimd) : new Gradient2Limit(options.gradient2)
 }
 
+// `satisfies`: an option added to the interface and not here (or the other way round) fails the build.
+const FRONT_OPTIONS = Object.keys({ cohortKey: true } satisfies Record<keyof Exclude<SheddingOptions<never>['front'], boolean | undefined>, true>)
+const QUEUE_OPTIONS = Object.keys({
+  turnBudgetMs: true, maxLength: true, headroom: true
+} satisfies Record<keyof Exclude<SheddingOptions<never>['queue'], false | undefined>, true>)
+
 export function checkFront(value: unknown): LoadSheddingConfig<never>['front'] {
   if (value === undefined || value === false) return undefined
   if (value === true) return { cohortKey: undefined }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw failOption(optionMessage('front', value, 'true, false or an object'))
   }
+  checkKnownKeys('front', value, FRONT_OPTIONS, failOption)
   const { cohortKey } = value as { cohortKey?: unknown }
   return {
     cohortKey: cohortKey === undefined
@@ -47,6 +54,7 @@ export function checkQueue(value: unknown): LoadSheddingConfig<never>['queue'] {
     throw failOption(optionMessage('queue', value, 'an object or false'))
   }
   const queue = checkOptionsObject<{ turnBudgetMs: number, maxLength: number, headroom: number }>('queue', value, failOption)
+  checkKnownKeys('queue', queue, QUEUE_OPTIONS, failOption)
   return {
     turnBudgetMs: checkNumber('queue.turnBudgetMs', queue.turnBudgetMs ?? 5, { min: 0, max: 1000, fail: failOption }),
     maxLength: checkNumber('queue.maxLength', queue.maxLength ?? 10_000, { min: 1, max: 1_000_000, integer: true, fail: failOption }),

@@ -1,5 +1,5 @@
 import {
-  PRIORITIES, PRIORITY_RANK, checkBoolean, checkFunction, checkNumber, checkOneOf, checkOptionsObject, describeValue,
+  PRIORITIES, PRIORITY_RANK, checkBoolean, checkFunction, checkKnownKeys, checkNumber, checkOneOf, checkOptionsObject, describeValue,
   isPriority, normalizeRefusalPacing, optionMessage, type Priority, type RefusalPacingOptions, type RefusalPacingSettings
 } from '@spillway/latency-window/core'
 import type { IncomingMessage } from 'node:http'
@@ -7,6 +7,7 @@ import type { AimdLimitOptions } from './aimd-limit.js'
 import { failOption } from './errors.js'
 import type { Gradient2LimitOptions } from './gradient2-limit.js'
 import type { LimitAlgorithm } from './limit-algorithm.js'
+import { MIGRATION_HINTS } from './migration-hints.js'
 import { checkFront, checkHeaderName, checkLimit, checkQueue } from './nested-options.js'
 import type { LoadSheddingMode } from './shedding-state.js'
 import type { LoadSignal } from './user-signals-detector.js'
@@ -129,16 +130,29 @@ export interface LoadSheddingConfig<Req> {
 
 const DEFAULT_SHARES: Readonly<Record<Priority, number>> = { critical: 2, high: 1.25, normal: 1, low: 0.8 }
 
-/** Validates every option once, at registration; a bad one throws `SPILLWAY_LOAD_SHEDDING_OPTIONS`. */
-export function normalizeOptions<Req>(input: unknown): Readonly<LoadSheddingConfig<Req>> {
+// `satisfies`: an option added to the interface and not here (or the other way round) fails the build.
+const OPTIONS = Object.keys({
+  mode: true, algorithm: true, gradient2: true, aimd: true, shares: true, intervalMs: true, targetDelayMs: true, minUtilization: true,
+  maxUtilization: true, eventLoop: true, maxQueueMs: true, queue: true, front: true, tightenRatio: true, maxTightenRatio: true,
+  relaxRatio: true, cohorts: true, cohortKey: true, cohortRotateMs: true, defaultPriority: true, priority: true, priorityHeader: true,
+  bypass: true, statusCode: true, retryAfterMs: true, pacing: true, deadlineHeader: true, signals: true, statusRoute: true
+} satisfies Record<keyof SheddingOptions<unknown>, true>)
+const RETRY_AFTER_OPTIONS = Object.keys({ min: true, max: true } satisfies Record<keyof NonNullable<SheddingOptions<unknown>['retryAfterMs']>, true>)
+const QUEUED_PRIORITIES = Object.keys({ high: true, normal: true, low: true } satisfies Record<keyof NonNullable<SheddingOptions<unknown>['maxQueueMs']>, true>)
+
+/**
+ * Validates every option once, at registration; a bad one throws `SPILLWAY_LOAD_SHEDDING_OPTIONS`.
+ * `mountOptions`: the names a mount adds to the options and reads itself.
+ */
+export function normalizeOptions<Req>(input: unknown, mountOptions: readonly string[] = []): Readonly<LoadSheddingConfig<Req>> {
   const options = checkOptionsObject<SheddingOptions<Req>>('options', input, failOption)
+  checkKnownKeys('', options, mountOptions.length === 0 ? OPTIONS : [...OPTIONS, ...mountOptions], failOption, MIGRATION_HINTS)
   const sharesInput = checkOptionsObject<Record<Priority, number>>('shares', options.shares, failOption)
-  for (const key of Object.keys(sharesInput)) {
-    if (!isPriority(key)) throw failOption(optionMessage('shares', key, `keyed by ${PRIORITIES.join(', ')}`))
-  }
+  checkKnownKeys('shares', sharesInput, PRIORITIES, failOption)
   const shares = PRIORITIES.map((priority) =>
     checkNumber(`shares.${priority}`, sharesInput[priority] ?? DEFAULT_SHARES[priority], { min: 0.01, max: 100, fail: failOption }))
   const retry = checkOptionsObject<{ min: number, max: number }>('retryAfterMs', options.retryAfterMs, failOption)
+  checkKnownKeys('retryAfterMs', retry, RETRY_AFTER_OPTIONS, failOption)
   const minRetryAfterMs = checkNumber('retryAfterMs.min', retry.min ?? 1000, { min: 0, fail: failOption })
   const maxRetryAfterMs = checkNumber('retryAfterMs.max', retry.max ?? Math.max(10_000, minRetryAfterMs),
     { min: minRetryAfterMs, fail: failOption })
@@ -161,9 +175,8 @@ export function normalizeOptions<Req>(input: unknown): Readonly<LoadSheddingConf
   }
   const targetDelayMs = checkNumber('targetDelayMs', options.targetDelayMs ?? 25, { min: 1, max: 60_000, fail: failOption })
   const queueInput = checkOptionsObject<Record<string, number>>('maxQueueMs', options.maxQueueMs, failOption)
-  for (const key of Object.keys(queueInput)) {
-    if (key !== 'high' && key !== 'normal' && key !== 'low') throw failOption(optionMessage('maxQueueMs', key, 'keyed by high, normal, low'))
-  }
+  // `critical` is never shed for waiting: it has no maximum to set.
+  checkKnownKeys('maxQueueMs', queueInput, QUEUED_PRIORITIES, failOption)
   const maxQueueMs = [
     Number.POSITIVE_INFINITY,
     checkNumber('maxQueueMs.high', queueInput.high ?? 3 * targetDelayMs, { min: 0, fail: failOption }),

@@ -25,4 +25,5 @@ t.test('bad options throw SPILLWAY_LOAD_SHEDDING_OPTIONS naming the option', asy
   t.throws(() => new AimdLimit({ backoffRatio: 1.5 }), { code: 'SPILLWAY_LOAD_SHEDDING_OPTIONS', message: /aimd\.backoffRatio.*1\.5/ })
   t.throws(() => new AimdLimit({ minLimit: 10, maxLimit: 5 }), { message: /aimd\.maxLimit/ })
   t.throws(() => new AimdLimit({ initialLimit: 0 }), { message: /aimd\.initialLimit/ })
+  t.throws(() => new AimdLimit({ timeout: 500 } as never), { code: 'SPILLWAY_LOAD_SHEDDING_OPTIONS', message: /aimd\.timeout is not an option; did you mean timeoutMs\?$/ })
 })

@@ -53,4 +53,6 @@ t.test('bad options', async (t) => {
   t.throws(() => new Gradient2Limit({ rttTolerance: 0.5 }), { code: 'SPILLWAY_LOAD_SHEDDING_OPTIONS', message: /rttTolerance.*0\.5/ })
   t.throws(() => new Gradient2Limit({ smoothing: 0 }), { message: /smoothing/ })
   t.throws(() => new Gradient2Limit({ queueSize: 4 as never }), { message: /queueSize/ })
+  t.throws(() => new Gradient2Limit({ tolerance: 2 } as never), { code: 'SPILLWAY_LOAD_SHEDDING_OPTIONS', message: /gradient2\.tolerance is not an option; did you mean rttTolerance\?$/ })
+  t.throws(() => new Gradient2Limit({ burst: 2 } as never), { message: /gradient2\.burst is not an option; gradient2 takes initialLimit, minLimit, maxLimit, rttTolerance, smoothing, longWindow, queueSize$/ })
 })
