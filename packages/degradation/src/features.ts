@@ -1,4 +1,4 @@
-import { checkNumber, describeValue, optionMessage } from '@spillway/latency-window/core'
+import { checkKnownKeys, checkNumber, describeValue, optionMessage } from '@spillway/latency-window/core'
 import { failOption } from './errors.js'
 
 /**
@@ -32,6 +32,8 @@ export interface FeatureTable {
 }
 
 const NAME = /^[A-Za-z0-9_.:-]{1,100}$/
+// `satisfies`: an option added to the interface and not here (or the other way round) fails the build.
+const DECLARATION_OPTIONS = Object.keys({ name: true, offAtLevel: true, fallback: true } satisfies Record<keyof FeatureDeclaration, true>)
 
 /**
  * Validates the declarations. The order in which features turn off is configuration: their
@@ -51,6 +53,7 @@ export function declareFeatures(input: unknown, levels: number): FeatureTable {
     if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) {
       throw failOption(optionMessage(at, entry, 'an object { name, offAtLevel, fallback? }'))
     }
+    checkKnownKeys(at, entry, DECLARATION_OPTIONS, failOption)
     const declaration = entry as Partial<FeatureDeclaration<unknown, unknown>>
     const { name } = declaration
     if (typeof name !== 'string' || !NAME.test(name)) {

@@ -2,7 +2,9 @@
  * The level controller's options, checked once: `normalizeLevelOptions` turns what the user wrote
  * into the frozen settings `LevelController` takes as they are.
  */
-import { checkFunction, checkNumber, checkOptionsObject, monotonicNow, optionMessage, type Clock, type OptionsErrorFactory } from '@spillway/latency-window/core'
+import {
+  checkFunction, checkKnownKeys, checkNumber, checkOptionsObject, monotonicNow, optionMessage, type Clock, type OptionsErrorFactory
+} from '@spillway/latency-window/core'
 import { failOption } from './errors.js'
 
 export const LOAD_SIGNALS = ['latencyMs', 'eventLoopDelayMs', 'utilization', 'pressure'] as const
@@ -35,6 +37,11 @@ export interface LevelSettings {
   readonly now: Clock
 }
 
+// `satisfies`: an option added to the interface and not here (or the other way round) fails the build.
+const OPTIONS = Object.keys({
+  levels: true, thresholds: true, recoverRatio: true, dwellMs: true, minSamples: true, now: true
+} satisfies Record<keyof LevelControllerOptions, true>)
+
 export const DEFAULT_LEVELS = 3
 const DEFAULT_THRESHOLDS: Readonly<Record<LoadSignal, readonly number[] | false>> = {
   latencyMs: [250, 500, 1000],
@@ -61,11 +68,7 @@ function checkLadder(option: string, value: unknown, levels: number, max: number
 
 function checkThresholds(input: unknown, levels: number, fail: OptionsErrorFactory): LevelSettings['thresholds'] {
   const given = checkOptionsObject<LevelThresholds>('thresholds', input, fail)
-  for (const key of Object.keys(given)) {
-    if (!(LOAD_SIGNALS as readonly string[]).includes(key)) {
-      throw fail(optionMessage('thresholds', key, `keyed by ${LOAD_SIGNALS.join(', ')} only (unknown key)`))
-    }
-  }
+  checkKnownKeys('thresholds', given, LOAD_SIGNALS, fail)
   const thresholds = {} as Record<LoadSignal, readonly number[] | false>
   for (const signal of LOAD_SIGNALS) {
     // The defaults describe three levels; with another count, a signal the user did not configure is ignored.
@@ -82,6 +85,7 @@ function checkThresholds(input: unknown, levels: number, fail: OptionsErrorFacto
 /** Every controller option checked, with its default: a bad one throws through `fail`, naming it. */
 export function normalizeLevelOptions(input?: LevelControllerOptions, fail: OptionsErrorFactory = failOption): LevelSettings {
   const options = checkOptionsObject<LevelControllerOptions>('options', input, fail)
+  checkKnownKeys('', options, OPTIONS, fail)
   const levels = checkNumber('levels', options.levels ?? DEFAULT_LEVELS, { min: 1, max: 16, integer: true, fail })
   const thresholds = checkThresholds(options.thresholds, levels, fail)
   const recoverRatio = checkNumber('recoverRatio', options.recoverRatio ?? 0.8, { min: 0.01, max: 1, fail })

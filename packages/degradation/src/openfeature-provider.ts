@@ -7,7 +7,9 @@ import {
   type Provider,
   type ResolutionDetails
 } from '@openfeature/server-sdk'
+import { checkKnownKeys, checkOptionsObject } from '@spillway/latency-window/core'
 import type { Degradation } from './degradation.js'
+import { failOption } from './errors.js'
 
 export interface DegradationProviderOptions {
   /**
@@ -38,6 +40,7 @@ export class DegradationProvider implements Provider {
 
   constructor(source: Degradation, options: DegradationProviderOptions = {}) {
     this.#source = source
+    checkKnownKeys('', checkOptionsObject('options', options, failOption), ['deferWhenOn'], failOption)
     this.#deferWhenOn = options.deferWhenOn ?? false
     this.#unlisten = source.onEvent((event) => {
       if (event.type !== 'level' || event.on.length + event.off.length === 0) return

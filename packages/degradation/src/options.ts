@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto'
 import {
   checkFunction,
+  checkKnownKeys,
   checkNumber,
   checkOptionsObject,
   optionMessage,
@@ -17,6 +18,7 @@ import { DEGRADED_HEADER } from './header.js'
 import { failOption } from './errors.js'
 import { declareFeatures, type FeatureDeclaration, type FeatureTable } from './features.js'
 import { normalizeLevelOptions, type LevelControllerOptions, type LevelSettings } from './level-options.js'
+import { MIGRATION_HINTS } from './migration-hints.js'
 import type { WallClock } from './overrides.js'
 import type { RedisOverridesOptions } from './redis-overrides.js'
 
@@ -74,15 +76,28 @@ export interface DegradationConfig {
   readonly meter: ServerMeterOptions
 }
 
+// `satisfies`: an option added to an interface and not here (or the other way round) fails the build.
+const OPTIONS = Object.keys({
+  features: true, percentile: true, evaluateIntervalMs: true, header: true, latencyWindow: true, eventLoop: true, redis: true,
+  statusRoute: true, admin: true, now: true, wallNow: true, levels: true, thresholds: true, recoverRatio: true, dwellMs: true,
+  minSamples: true
+} satisfies Record<keyof DegradationOptions, true>)
+const ADMIN_OPTIONS = Object.keys({ token: true, path: true } satisfies Record<keyof DegradationAdminOptions, true>)
+const REDIS_OPTIONS = Object.keys({ client: true, prefix: true, refreshIntervalMs: true } satisfies Record<keyof RedisOverridesOptions, true>)
+const LATENCY_WINDOW_OPTIONS = Object.keys({ windowMs: true, slices: true } satisfies Record<keyof NonNullable<DegradationOptions['latencyWindow']>, true>)
+const EVENT_LOOP_OPTIONS = Object.keys({ intervalMs: true, resolutionMs: true, sources: true } satisfies Record<keyof EventLoopSignalsOptions, true>)
+
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/
 const PATH = /^\/[^\s?#]*$/
 
 /**
  * Every option checked once, at registration (Fastify) or creation (Express): a bad one throws
- * `SPILLWAY_DEGRADATION_OPTIONS` naming the option and its value.
+ * `SPILLWAY_DEGRADATION_OPTIONS` naming the option and its value. `mountOptions`: the names a
+ * mount adds to the options and reads itself (Express's `logger`).
  */
-export function normalizeDegradationOptions(input: unknown): DegradationConfig {
+export function normalizeDegradationOptions(input: unknown, mountOptions: readonly string[] = []): DegradationConfig {
   const options = checkOptionsObject<DegradationOptions<unknown, unknown>>('options', input, failOption)
+  checkKnownKeys('', options, mountOptions.length === 0 ? OPTIONS : [...OPTIONS, ...mountOptions], failOption, MIGRATION_HINTS)
   const level: LevelControllerOptions = {}
   if (options.levels !== undefined) level.levels = options.levels
   if (options.thresholds !== undefined) level.thresholds = options.thresholds
@@ -109,6 +124,7 @@ export function normalizeDegradationOptions(input: unknown): DegradationConfig {
   let admin: DegradationConfig['admin']
   if (options.admin !== undefined && options.admin !== false) {
     const given = checkOptionsObject<DegradationAdminOptions>('admin', options.admin, failOption)
+    checkKnownKeys('admin', given, ADMIN_OPTIONS, failOption)
     if (typeof given.token !== 'string' || given.token.length < 16) {
       // An admin route that can force every feature off must never be open.
       throw failOption(optionMessage('admin.token', given.token === undefined ? undefined : '(hidden)', 'a string of at least 16 characters'))
@@ -120,6 +136,7 @@ export function normalizeDegradationOptions(input: unknown): DegradationConfig {
   let redis: RedisOverridesOptions | undefined
   if (options.redis !== undefined) {
     const given = checkOptionsObject<RedisOverridesOptions>('redis', options.redis, failOption)
+    checkKnownKeys('redis', given, REDIS_OPTIONS, failOption)
     const client = given.client as Partial<RedisOverridesOptions['client']> | undefined
     if (client === null || typeof client !== 'object') throw failOption(optionMessage('redis.client', client, 'a Redis client (ioredis)'))
     for (const method of ['get', 'set', 'publish', 'duplicate'] as const) checkFunction(`redis.client.${method}`, client[method], failOption)
@@ -133,6 +150,15 @@ export function normalizeDegradationOptions(input: unknown): DegradationConfig {
     redis = Object.freeze({ ...given }) as RedisOverridesOptions
   }
   const wallNow = options.wallNow === undefined ? Date.now : checkFunction<WallClock>('wallNow', options.wallNow, failOption)
+  // Their values are checked where the meter is created; their names here, so that a misspelt one
+  // fails at registration also when the meter comes later (Express creates it at the first
+  // request) or came earlier (created by another plugin, it reads only the names it knows).
+  if (options.latencyWindow !== undefined) {
+    checkKnownKeys('latencyWindow', checkOptionsObject('latencyWindow', options.latencyWindow, failOption), LATENCY_WINDOW_OPTIONS, failOption)
+  }
+  if (options.eventLoop !== undefined) {
+    checkKnownKeys('eventLoop', checkOptionsObject('eventLoop', options.eventLoop, failOption), EVENT_LOOP_OPTIONS, failOption)
+  }
   const meter: ServerMeterOptions = {}
   if (options.now !== undefined) meter.now = controller.now
   if (options.latencyWindow !== undefined) meter.latency = options.latencyWindow

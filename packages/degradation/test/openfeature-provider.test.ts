@@ -114,3 +114,10 @@ t.test('the provider stops listening on close', async (t) => {
   await new Promise((resolve) => setImmediate(resolve))
   t.equal(emitted, 1)
 })
+
+t.test('an unknown provider option throws SPILLWAY_DEGRADATION_OPTIONS with a did-you-mean', async (t) => {
+  const { app } = await build(t)
+  t.throws(() => new DegradationProvider(app.degradation, { deferWhenOff: true } as never), {
+    code: 'SPILLWAY_DEGRADATION_OPTIONS', message: /^deferWhenOff is not an option; did you mean deferWhenOn\?$/
+  })
+})

@@ -305,6 +305,74 @@ t.test('bad options throw SPILLWAY_DEGRADATION_OPTIONS at registration', async (
   }
 })
 
+/** Registers the plugin with `options` and answers what `ready()` rejected with. */
+async function registrationError(t: Test, options: unknown): Promise<unknown> {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  return app.register(degradation, options as never).ready().then(() => undefined, (e: unknown) => e)
+}
+
+const features = [{ name: 'recommendations', offAtLevel: 1 }]
+const code = 'SPILLWAY_DEGRADATION_OPTIONS'
+
+t.test('an unknown option fails at registration', async (t) => {
+  t.match(await registrationError(t, { features, burst: 1 }), { code, message: /^burst is not an option; the options are features, percentile, / })
+})
+
+t.test('a misspelt option fails with a did-you-mean', async (t) => {
+  t.match(await registrationError(t, { features, evaluateInterval: 100 }), { code, message: /^evaluateInterval is not an option; did you mean evaluateIntervalMs\?$/ })
+})
+
+t.test('names from @fastify/under-pressure name ours, or say there is none', async (t) => {
+  const cases: Array<[Record<string, unknown>, RegExp]> = [
+    [{ maxEventLoopDelay: 100 }, /^maxEventLoopDelay is an option of @fastify\/under-pressure, not ours; thresholds\.eventLoopDelayMs is one event-loop delay per level/],
+    [{ maxEventLoopUtilization: 0.98 }, /^maxEventLoopUtilization is an option of @fastify\/under-pressure, not ours; thresholds\.utilization/],
+    [{ maxHeapUsedBytes: 1e9 }, /^maxHeapUsedBytes is an option of @fastify\/under-pressure, not ours; there is no memory signal here/],
+    [{ pressureHandler: () => {} }, /^pressureHandler is an option of @fastify\/under-pressure, not ours; there is no equivalent/],
+    [{ exposeStatusRoute: true }, /^exposeStatusRoute is an option of @fastify\/under-pressure, not ours; statusRoute: '\/path'/]
+  ]
+  for (const [options, message] of cases) {
+    t.match(await registrationError(t, { features, ...options }), { code, message }, String(Object.keys(options)))
+  }
+})
+
+t.test('an unknown key in a nested option fails at registration, named by its path', async (t) => {
+  const client = { get() {}, set() {}, publish() {}, duplicate() {} }
+  const cases: Array<[Record<string, unknown>, RegExp]> = [
+    [{ features: [{ name: 'a', offAtLevel: 1, fallbak: [] }] }, /^features\[0\]\.fallbak is not an option; did you mean fallback\?$/],
+    [{ features, thresholds: { latency: [1, 2, 3] } }, /^thresholds\.latency is not an option; did you mean latencyMs\?$/],
+    [{ features, admin: { tokn: TOKEN } }, /^admin\.tokn is not an option; did you mean token\?$/],
+    [{ features, redis: { client, prefx: 'x:' } }, /^redis\.prefx is not an option; did you mean prefix\?$/],
+    [{ features, latencyWindow: { windowMS: 2000 } }, /^latencyWindow\.windowMS is not an option; did you mean windowMs\?$/],
+    [{ features, latencyWindow: { now: () => 1 } }, /^latencyWindow\.now is not an option; latencyWindow takes windowMs, slices$/],
+    [{ features, eventLoop: { interval: 100 } }, /^eventLoop\.interval is not an option; did you mean intervalMs\?$/]
+  ]
+  for (const [options, message] of cases) {
+    t.match(await registrationError(t, options), { code, message }, String(message))
+  }
+})
+
+t.test('a misspelt nested option fails also when another plugin created the shared meter first', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  meterFastify(app, 'first')
+  await t.rejects(async () => { await app.register(degradation, { features, latencyWindow: { slice: 4 } } as never).ready() },
+    { code, message: /^latencyWindow\.slice is not an option; did you mean slices\?$/ })
+})
+
+t.test('every option known: a full configuration registers', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(degradation, {
+    features: [{ name: 'recommendations', offAtLevel: 1, fallback: [] }], levels: 3, thresholds: { latencyMs: [100, 200, 400], eventLoopDelayMs: false },
+    recoverRatio: 0.5, dwellMs: 1000, minSamples: 5, percentile: 0.9, evaluateIntervalMs: 0, header: 'X-Degraded',
+    latencyWindow: { windowMs: 2000, slices: 4 }, eventLoop: { intervalMs: 100, resolutionMs: 5 }, statusRoute: '/status',
+    admin: { token: TOKEN, path: '/admin' }, now: () => 0, wallNow: () => 0
+  })
+  await app.ready()
+  t.equal((await app.inject('/status')).statusCode, 200)
+})
+
 t.test('the evaluation timer runs the controller and stops on close', async (t) => {
   const app = Fastify()
   await app.register(degradation, {

@@ -37,6 +37,9 @@ export interface ExpressDegradationOptions extends Omit<DegradationOptions<Reque
   logger?: SpillwayLogger
 }
 
+/** The options the middleware adds to the plugin's and reads itself (`satisfies`: all of them). */
+const EXPRESS_OPTIONS = Object.keys({ logger: true } satisfies Record<Exclude<keyof ExpressDegradationOptions, keyof DegradationOptions<Request, Response>>, true>)
+
 export interface DegradationMiddleware extends RequestHandler {
   /** Level, features, overrides, status and events: the framework-free state. */
   readonly degradation: Degradation
@@ -96,7 +99,7 @@ function expressMount(logger: SpillwayLogger): DegradationMount<Request, Respons
 
 /** Load-driven graceful degradation for Express: load becomes a level, the level turns features off. */
 export function degradation(input: ExpressDegradationOptions): DegradationMiddleware {
-  const config = normalizeDegradationOptions(input)
+  const config = normalizeDegradationOptions(input, EXPRESS_OPTIONS)
   if (config.admin !== undefined) {
     throw new DegradationOptionsError(optionMessage('admin', '(set)', 'absent: the Express middleware has no admin route; use middleware.degradation.overrides'))
   }
