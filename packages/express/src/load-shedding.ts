@@ -13,7 +13,10 @@
 import { channel } from 'node:diagnostics_channel'
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
-import { PRIORITIES, PRIORITY_RANK, checkFunction, checkOptionsObject, isPriority, monotonicNow, optionMessage, sendRawProblem, startTiming, type Priority } from '@spillway/latency-window/core'
+import {
+  PRIORITIES, PRIORITY_RANK, checkFunction, checkKnownKeys, checkOptionsObject, isPriority, monotonicNow, optionMessage, sendRawProblem,
+  startTiming, type Priority
+} from '@spillway/latency-window/core'
 import {
   LoadSheddingOptionsError,
   SheddingProtocol,
@@ -45,6 +48,10 @@ export interface FrontOptions {
   /** The user or tenant key a request's cohort is hashed from; without it requests are dealt round-robin. */
   cohortKey?: (request: IncomingMessage) => string | undefined
 }
+
+// `satisfies`: an option added to the interface and not here (or the other way round) fails the build.
+const FRONT_OPTIONS = Object.keys({ priority: true, cohortKey: true } satisfies Record<keyof FrontOptions, true>)
+const ROUTE_OPTIONS = ['priority']
 
 export interface LoadSheddingMiddleware extends RequestHandler {
   /** A middleware for one route or router whose requests all have `priority`. */
@@ -84,6 +91,10 @@ const middlewareMount: SheddingMount<ServerResponse, NextFunction> = {
 
 /** Adaptive, priority-aware load shedding for Express. */
 export function loadShedding(input: ExpressLoadSheddingOptions = {}): LoadSheddingMiddleware {
+  const given = input as ExpressLoadSheddingOptions & { front?: unknown }
+  if (given !== null && typeof given === 'object' && given.front !== undefined) {
+    throw failOption(optionMessage('front', given.front, 'absent: put the shedder in front with shed.front(app, { priority?, cohortKey? })'))
+  }
   const config = normalizeOptions<Request>(input)
   // A response that turns into a stream, or a long-lived request, lets go of its slot, and so does
   // a request the rate limiter (mounted after this) refuses: on every app's meter this middleware meets.
@@ -124,6 +135,7 @@ export function loadShedding(input: ExpressLoadSheddingOptions = {}): LoadSheddi
   function front(app: RequestListener, input: FrontOptions = {}): RequestListener {
     checkFunction('front(app)', app, failOption)
     const frontOptions = checkOptionsObject<FrontOptions>('front() options', input, failOption)
+    checkKnownKeys('front()', frontOptions, FRONT_OPTIONS, failOption)
     const priorityOf = frontOptions.priority === undefined
       ? undefined
       : checkFunction<NonNullable<FrontOptions['priority']>>('front().priority', frontOptions.priority, failOption)
@@ -150,6 +162,7 @@ export function loadShedding(input: ExpressLoadSheddingOptions = {}): LoadSheddi
   }
 
   function route(routeOptions: { priority: Priority }): RequestHandler {
+    checkKnownKeys('route()', checkOptionsObject('route() options', routeOptions, failOption), ROUTE_OPTIONS, failOption)
     const priority = (routeOptions as Partial<{ priority: unknown }> | undefined)?.priority
     if (!isPriority(priority)) {
       throw new LoadSheddingOptionsError(optionMessage('route().priority', priority, `one of ${PRIORITIES.join(', ')}`))

@@ -8,8 +8,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import {
-  excludeFromLatency, markLongLived, requestStartedAt, sharedMeter, startTiming, timedSince,
-  type OptionsErrorFactory, type ServerMeter, type ServerMeterOptions
+  ServerMeter, excludeFromLatency, markLongLived, requestStartedAt, sharedMeter, startTiming, timedSince,
+  type OptionsErrorFactory, type ServerMeterOptions
 } from '@spillway/latency-window/core'
 
 export { excludeFromLatency, requestStartedAt }
@@ -103,6 +103,8 @@ export function longLived(): (request: MeteredRequest, response: ServerResponse,
  * the degradation controller judges.
  */
 export function measureRequests(options?: ServerMeterOptions): ((request: MeteredRequest, response: ServerResponse, next: () => void) => void) & { close(): void } {
+  // Now: the meter itself is created at the first request.
+  ServerMeter.checkOptions(options)
   const meter = new RequestMeter('@spillway/express', options)
   const middleware = function spillwayMeasure(request: MeteredRequest, response: ServerResponse, next: () => void): void {
     meter.start(request, response)

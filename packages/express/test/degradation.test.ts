@@ -201,3 +201,38 @@ t.test('req.feature on a route the middleware does not cover says so', async (t)
   t.equal(out.status, 500)
   t.match(await out.json(), { message: /need the degradation\(\) middleware mounted/ })
 })
+
+t.test('an unknown option throws at creation with a did-you-mean, the middleware\'s own logger among the known names', async (t) => {
+  const features = [{ name: 'a', offAtLevel: 1 }]
+  t.throws(() => degradation({ features, evaluateInterval: 100 } as never), {
+    code: 'SPILLWAY_DEGRADATION_OPTIONS', message: /^evaluateInterval is not an option; did you mean evaluateIntervalMs\?$/
+  })
+  t.throws(() => degradation({ features, loger: console } as never), {
+    code: 'SPILLWAY_DEGRADATION_OPTIONS', message: /^loger is not an option; did you mean logger\?$/
+  })
+})
+
+t.test('@fastify/under-pressure\'s names name ours', async (t) => {
+  t.throws(() => degradation({ features: [{ name: 'a', offAtLevel: 1 }], maxEventLoopDelay: 100 } as never), {
+    code: 'SPILLWAY_DEGRADATION_OPTIONS', message: /^maxEventLoopDelay is an option of @fastify\/under-pressure, not ours; thresholds\.eventLoopDelayMs/
+  })
+})
+
+t.test('an unknown key in a nested option throws at creation, named by its path', async (t) => {
+  t.throws(() => degradation({ features: [{ name: 'a', offAtLevel: 1, fallbak: [] }] } as never), {
+    code: 'SPILLWAY_DEGRADATION_OPTIONS', message: /^features\[0\]\.fallbak is not an option; did you mean fallback\?$/
+  })
+  t.throws(() => degradation({ features: [{ name: 'a', offAtLevel: 1 }], latencyWindow: { windowMS: 1000 } } as never), {
+    code: 'SPILLWAY_DEGRADATION_OPTIONS', message: /^latencyWindow\.windowMS is not an option; did you mean windowMs\?$/
+  }, 'before the first request creates the meter')
+})
+
+t.test('every option known: a full configuration with a logger is created', async (t) => {
+  const degrade = degradation({
+    features: [{ name: 'a', offAtLevel: 1, fallback: null }], levels: 3, thresholds: { latencyMs: [100, 200, 400] }, recoverRatio: 0.5,
+    dwellMs: 1000, minSamples: 5, percentile: 0.9, evaluateIntervalMs: 0, header: 'X-Degraded', latencyWindow: { windowMs: 2000, slices: 4 },
+    statusRoute: '/status', now: () => 0, wallNow: () => 0, logger: { warn: () => {}, info: () => {} }
+  })
+  t.teardown(() => degrade.close())
+  t.equal(degrade.degradation.level, 0)
+})

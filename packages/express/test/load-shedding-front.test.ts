@@ -104,4 +104,7 @@ t.test('front() checks its arguments at once', async (t) => {
   t.throws(() => shed.front(express(), 5 as never), {
     code: 'SPILLWAY_LOAD_SHEDDING_OPTIONS', message: /front\(\) options must be an object/
   })
+  t.throws(() => shed.front(express(), { cohortkey: () => 'k' } as never), {
+    code: 'SPILLWAY_LOAD_SHEDDING_OPTIONS', message: /front\(\)\.cohortkey is not an option; did you mean cohortKey\?$/
+  })
 })

@@ -260,3 +260,46 @@ t.test('bad options throw at creation with the plugin code', async (t) => {
   t.teardown(() => shed.close())
   t.throws(() => shed.route({ priority: 'urgent' as never }), { code: 'SPILLWAY_LOAD_SHEDDING_OPTIONS', message: /route\(\)\.priority.*"urgent"/ })
 })
+
+t.test('an unknown option throws at creation, with a did-you-mean', async (t) => {
+  t.throws(() => loadShedding({ bypas: ['/health'] } as never), {
+    code: 'SPILLWAY_LOAD_SHEDDING_OPTIONS', message: /option: bypas is not an option; did you mean bypass\?$/
+  })
+})
+
+t.test('@fastify/under-pressure\'s names name ours', async (t) => {
+  t.throws(() => loadShedding({ maxEventLoopDelay: 100 } as never), {
+    code: 'SPILLWAY_LOAD_SHEDDING_OPTIONS', message: /maxEventLoopDelay is an option of @fastify\/under-pressure, not ours; targetDelayMs/
+  })
+})
+
+t.test('an unknown key in a nested option throws at creation, named by its path', async (t) => {
+  t.throws(() => loadShedding({ queue: { turnBudget: 5 } } as never), {
+    code: 'SPILLWAY_LOAD_SHEDDING_OPTIONS', message: /queue\.turnBudget is not an option; did you mean turnBudgetMs\?$/
+  })
+})
+
+t.test('the plugin\'s front option is refused: the front door is shed.front(app)', async (t) => {
+  t.throws(() => loadShedding({ front: true } as never), {
+    code: 'SPILLWAY_LOAD_SHEDDING_OPTIONS', message: /front must be absent: put the shedder in front with shed\.front\(app, \{ priority\?, cohortKey\? \}\), got true/
+  })
+})
+
+t.test('an unknown key in route() options throws when the route middleware is created', async (t) => {
+  const shed = loadShedding({ eventLoop: false })
+  t.teardown(() => shed.close())
+  t.throws(() => shed.route({ priorty: 'high' } as never), {
+    code: 'SPILLWAY_LOAD_SHEDDING_OPTIONS', message: /route\(\)\.priorty is not an option; did you mean priority\?$/
+  })
+})
+
+t.test('every option known: a full configuration is created and admits', async (t) => {
+  const { get } = await build(t, {
+    mode: 'enforce', algorithm: 'aimd', aimd: { initialLimit: 100, minLimit: 2, maxLimit: 1000, backoffRatio: 0.5, timeoutMs: 500 },
+    shares: { critical: 2, high: 1.5, normal: 1, low: 0.5 }, targetDelayMs: 20, minUtilization: 0.5, maxUtilization: 0.9,
+    queue: { turnBudgetMs: 4, maxLength: 100, headroom: 0.4 }, tightenRatio: 0.2, maxTightenRatio: 0.6, relaxRatio: 0.1, cohorts: 16,
+    cohortKey: () => undefined, cohortRotateMs: 60_000, defaultPriority: 'normal', priority: () => undefined, priorityHeader: 'x-priority',
+    bypass: ['/health'], statusCode: 429, retryAfterMs: { min: 500, max: 5000 }, deadlineHeader: 'x-deadline', statusRoute: '/shedding'
+  })
+  t.equal((await get('/any')).status, 200)
+})

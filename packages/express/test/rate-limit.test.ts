@@ -253,3 +253,50 @@ t.test('bad options throw at creation with the plugin code and message', async (
   t.throws(() => limit.route({ capacity: 1, cost: 2 }), { code: 'SPILLWAY_RATE_LIMIT_OPTIONS', message: /config\.rateLimit\.cost/ })
   t.throws(() => limit.route(true, ''), { code: 'SPILLWAY_RATE_LIMIT_OPTIONS' })
 })
+
+t.test('an unknown option throws at creation, the middleware\'s own logger among the known names', async (t) => {
+  t.throws(() => rateLimit({ capacity: 5, burst: 1 } as never), {
+    code: 'SPILLWAY_RATE_LIMIT_OPTIONS', message: /^burst is not an option; the options are capacity, .*, now, logger$/
+  })
+})
+
+t.test('a misspelt option throws at creation with a did-you-mean', async (t) => {
+  t.throws(() => rateLimit({ capacity: 10, refilPerSecond: 5 } as never), {
+    code: 'SPILLWAY_RATE_LIMIT_OPTIONS', message: /^refilPerSecond is not an option; did you mean refillPerSecond\?$/
+  })
+  t.throws(() => rateLimit({ loger: silent } as never), { code: 'SPILLWAY_RATE_LIMIT_OPTIONS', message: /^loger is not an option; did you mean logger\?$/ })
+})
+
+t.test('express-rate-limit\'s names name ours', async (t) => {
+  t.throws(() => rateLimit({ windowMs: 60_000, limit: 100 } as never), {
+    code: 'SPILLWAY_RATE_LIMIT_OPTIONS', message: /^windowMs is an option of express-rate-limit, not ours; the window is set by refillPerSecond and capacity/
+  })
+  t.throws(() => rateLimit({ limit: 100 } as never), { message: /^limit is an option of express-rate-limit, not ours; a bucket holds capacity tokens/ })
+  t.throws(() => rateLimit({ max: 100 } as never), { message: /^max is an option of @fastify\/rate-limit and express-rate-limit, not ours;/ })
+  t.throws(() => rateLimit({ keyGenerator: () => 'k' } as never), { message: /^keyGenerator is an option of .*, not ours; key is the client key/ })
+})
+
+t.test('an unknown key in a nested option throws at creation, named by its path', async (t) => {
+  t.throws(() => rateLimit({ pacing: { maxDelay: 500 } } as never), {
+    code: 'SPILLWAY_RATE_LIMIT_OPTIONS', message: /^pacing\.maxDelay is not an option; did you mean maxDelayMs\?$/
+  })
+})
+
+t.test('an unknown key in a route\'s settings throws when the route middleware is created', async (t) => {
+  const limit = rateLimit({ capacity: 5, logger: silent })
+  t.teardown(() => limit.close())
+  t.throws(() => limit.route({ refilPerSecond: 1 } as never), {
+    code: 'SPILLWAY_RATE_LIMIT_OPTIONS', message: /^config\.rateLimit\.refilPerSecond is not an option; did you mean refillPerSecond\?$/
+  })
+  t.throws(() => limit.route({ windowMs: 60_000 } as never), { message: /^config\.rateLimit\.windowMs is an option of express-rate-limit, not ours;/ })
+})
+
+t.test('every option known: a full configuration is created and limits', async (t) => {
+  const { get } = await build(t, {
+    capacity: 1, refillPerSecond: 1, key: (request) => request.ip ?? '', cost: 1, allowList: [], global: true, maxKeyLength: 64, prefix: 'rl',
+    maxKeys: 100, onStoreError: 'local', storeTimeoutMs: 20, probeIntervalMs: 500, instances: 1, headers: true, legacyHeaders: false,
+    exposeHeaders: false, errorResponseBuilder: () => ({ limited: true }), onLimited: () => {}, pacing: false, now: manualClock().now, logger: silent
+  })
+  t.equal((await get()).status, 200)
+  t.equal((await get()).status, 429)
+})

@@ -88,3 +88,10 @@ t.test('the first middleware of an app starts the event-loop sampler; close() st
   await new Promise((resolve) => setTimeout(resolve, 50))
   t.equal(meter.eventLoop.current.sampledAt, last, 'stopped')
 })
+
+t.test('measureRequests(): an unknown option throws when the middleware is created, before any request', async (t) => {
+  t.throws(() => measureRequests({ latency: { windowMS: 1000 } } as never), {
+    code: 'SPILLWAY_LATENCY_WINDOW_OPTIONS', message: /^latency\.windowMS is not an option; did you mean windowMs\?$/
+  })
+  t.throws(() => measureRequests({ eventloop: {} } as never), { code: 'SPILLWAY_LATENCY_WINDOW_OPTIONS', message: /^eventloop is not an option; did you mean eventLoop\?$/ })
+})
