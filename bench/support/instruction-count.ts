@@ -126,31 +126,46 @@ const median = (values: number[]) => {
   return sorted[Math.floor(sorted.length / 2)] as number
 }
 
-/** Prints each mode's instructions per request (every window, then a table against the baseline). */
-export async function runInstructionCount(options: InstructionCountOptions): Promise<void> {
+/**
+ * Each mode's instructions per request (the median of its windows), printing every window as it
+ * goes. A mode whose server fails is left out of the answer, with its error printed.
+ */
+export async function countInstructions(options: InstructionCountOptions): Promise<Map<string, number>> {
+  const counts = new Map<string, number>()
   if (!await hasValgrind()) {
     console.log('valgrind is not installed (Debian: apt-get install valgrind): no instruction counts.')
-    process.exitCode = 1
-    return
+    return counts
   }
   const statuses = (options.statuses ?? [200]).map(String)
   const settle = options.settleWindows ?? 3
-  const base = options.modes[0] as string
   console.log(`Node ${process.version}, callgrind, ${options.warmupRequests} warm-up requests, ` +
     `${settle} + ${options.windows} windows × ${options.windowRequests} requests per mode, ${options.connections} connections`)
-  const counts = new Map<string, number>()
   for (const mode of options.modes) {
-    const { perRequest: windows, idlePerMs } = await countMode(options, mode, statuses, settle + options.windows)
-    const settling = windows.splice(0, settle)
-    counts.set(mode, median(windows))
-    console.log(`${mode}: (${settling.map((n) => n.toFixed(0)).join(', ')}) ${windows.map((n) => n.toFixed(0)).join(', ')} ` +
-      `instructions/request; idle ${idlePerMs.toFixed(0)}/ms, taken out`)
+    try {
+      const { perRequest: windows, idlePerMs } = await countMode(options, mode, statuses, settle + options.windows)
+      const settling = windows.splice(0, settle)
+      counts.set(mode, median(windows))
+      console.log(`${mode}: (${settling.map((n) => n.toFixed(0)).join(', ')}) ${windows.map((n) => n.toFixed(0)).join(', ')} ` +
+        `instructions/request; idle ${idlePerMs.toFixed(0)}/ms, taken out`)
+    } catch (error) {
+      console.log(`${mode}: not counted: ${(error as Error).message}`)
+    }
   }
-  const baseline = counts.get(base) as number
+  return counts
+}
+
+/** Prints each mode's instructions per request (every window, then a table against the baseline). */
+export async function runInstructionCount(options: InstructionCountOptions): Promise<void> {
+  const counts = await countInstructions(options)
+  const base = options.modes[0] as string
+  const baseline = counts.get(base)
+  if (baseline === undefined) {
+    process.exitCode = 1
+    return
+  }
   console.log(`\n| mode | instructions per request (median) | added to ${base} | ${base} ÷ this (CPU-bound throughput) |`)
   console.log('| --- | ---: | ---: | ---: |')
-  for (const mode of options.modes) {
-    const count = counts.get(mode) as number
+  for (const [mode, count] of counts) {
     console.log(`| ${mode} | ${count.toFixed(0)} | ${(count - baseline).toFixed(0)} | ${(100 * baseline / count).toFixed(1)}% |`)
   }
 }

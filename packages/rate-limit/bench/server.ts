@@ -1,13 +1,18 @@
 /**
  * One benchmark target in its own process, so the load generator never shares its event loop:
  * a hello-world Fastify route, bare or behind a rate limiter whose limits are high enough that
- * nothing is refused (the figure is the cost of deciding). Prints `{"port":N}` once listening, and
- * answers an IPC `'cpu'` with its CPU time so far (µs).
+ * nothing is refused (the figure is the cost of deciding), or behind the other Spillway plugins
+ * with their defaults on a server that is not overloaded (`load-shedding`, `degradation`, and
+ * `all-three` with the rate limiter). Prints `{"port":N}` once listening, and answers an IPC
+ * `'cpu'` with its CPU time so far (µs).
  */
 import Fastify from 'fastify'
 import { spillwayRateLimit } from '../src/plugin.js'
 
-export const TARGETS = ['bare', 'fastify-rate-limit', 'ours-memory', 'ours-redis', 'ours-memory-no-headers', 'noop-hook', 'two-headers'] as const
+export const TARGETS = [
+  'bare', 'fastify-rate-limit', 'ours-memory', 'ours-redis', 'ours-memory-no-headers', 'noop-hook', 'two-headers',
+  'load-shedding', 'degradation', 'all-three'
+] as const
 export type Target = (typeof TARGETS)[number]
 
 const target = process.argv[2] as Target
@@ -40,6 +45,22 @@ if (target === 'fastify-rate-limit') {
   await app.register(spillwayRateLimit, {
     capacity: 1e9, refillPerSecond: 1e9, redis: redisUrl, prefix: `bench-rl-${process.pid}`, storeTimeoutMs: 5000
   })
+} else if (target === 'load-shedding' || target === 'degradation' || target === 'all-three') {
+  // The siblings' sources, imported only by the targets that measure them, so that every other
+  // target's process loads exactly what it did before. Registered as the shop API registers them.
+  if (target === 'all-three') await app.register(spillwayRateLimit, { capacity: 1e9, refillPerSecond: 1e9 })
+  if (target !== 'degradation') {
+    const { loadShedding } = await import('../../load-shedding/src/index.js')
+    // A server answering as fast as it can is overloaded by the shedder's own definition, and its
+    // defaults act on it: the run queue's slices push the starting concurrency limit into
+    // refusals, and without the queue the loop's utilization would. Neither setting changes what a
+    // request goes through; the threshold stays open, as on a server with headroom.
+    await app.register(loadShedding, { queue: false, maxUtilization: 1.01 })
+  }
+  if (target !== 'load-shedding') {
+    const { degradation } = await import('../../degradation/src/index.js')
+    await app.register(degradation, { features: [{ name: 'recommendations', offAtLevel: 1 }] })
+  }
 } else if (target !== 'bare') {
   throw new Error(`unknown target ${String(target)}`)
 }
